@@ -1,0 +1,1 @@
+//! Benchmarks for rbdj (see `benches/`).

@@ -1,0 +1,247 @@
+//! The object store under rbdj's journals: a small, object-safe trait modelled on the subset of
+//! RADOS that a Ceph journal needs, plus an in-memory backend ([`MemStore`]) and a directory backend
+//! (`DirStore`).
+//!
+//! # The contract
+//!
+//! * Objects are named byte strings identified by an `oid` (a non-empty string without `/` or NUL).
+//! * [`ObjectStore::append`] writes bytes at the current end of the object, atomically: the whole
+//!   batch is written or nothing is. When the append carries a soft limit and the object already
+//!   holds at least that many bytes, the append is refused with [`StoreError::Overflow`] and nothing
+//!   is written (Ceph's `journal.guard_append`). An append may also carry omap guards on the same
+//!   object; all guards and the data write form one atomic operation.
+//! * Every mutation (`append`, `write_full`, `remove`, `omap_apply`) is **durable when it returns
+//!   `Ok`** on a store configured for durability (the default for [`DirStore`]; [`MemStore`] is
+//!   durable for the life of the process). A crash may lose or tear only operations that had not
+//!   returned.
+//! * [`ObjectStore::read`] returns up to `len` bytes from `offset`; a read past the end is short
+//!   (possibly empty), a read of a missing object is [`StoreError::NotFound`].
+//! * Each object has an omap (sorted string keys, byte values) changed only through
+//!   [`ObjectStore::omap_apply`], an atomic batch of guards, sets and removes. An object that has
+//!   only omap entries exists with size 0.
+//! * [`ObjectStore::watch`] registers interest in an object; [`ObjectStore::notify`] delivers a
+//!   [`Notification`] to every current watcher of that object. Notifications are hints for change
+//!   detection: a consumer must still re-read state, and must tolerate lost or duplicated ones.
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use object_store_trait::{AppendGuard, MemStore, ObjectStore, OmapBatch, StoreError};
+//!
+//! let store = MemStore::new();
+//! store.append("obj", &[Bytes::from_static(b"hello ")], &AppendGuard::none())?;
+//! store.append("obj", &[Bytes::from_static(b"world")], &AppendGuard::soft_max(64))?;
+//! assert_eq!(&store.read("obj", 0, 100)?[..], b"hello world");
+//!
+//! // A guarded append refuses once the object reached its soft limit.
+//! let full = store.append("obj", &[Bytes::from_static(b"!")], &AppendGuard::soft_max(8));
+//! assert!(matches!(full, Err(StoreError::Overflow { .. })));
+//!
+//! // Omap batches with guards are atomic.
+//! let mut batch = OmapBatch::new();
+//! batch.assert_absent("order").set("order", Bytes::from_static(&[24]));
+//! store.omap_apply("journal.x", &batch)?;
+//! assert!(store.omap_apply("journal.x", &batch).is_err());
+//! # Ok::<(), StoreError>(())
+//! ```
+
+mod checked;
+mod error;
+mod mem;
+mod omap;
+mod watch;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use checked::Checked;
+pub use error::{GuardFailure, Result, StoreError};
+pub use mem::{MemSnapshot, MemStore};
+pub use omap::{check_guards, OmapBatch, OmapCmp, OmapGuard};
+pub use watch::{Notification, Watch, WatchRegistry};
+
+/// Size and existence information about an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectStat {
+    /// Number of data bytes in the object.
+    pub size: u64,
+}
+
+/// Conditions attached to an [`ObjectStore::append`]; checked atomically with the write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendGuard {
+    /// Refuse the append with [`StoreError::Overflow`] if the object's size is already
+    /// `>= soft_max_size` (a missing object has size 0). `None` = no limit.
+    pub soft_max_size: Option<u64>,
+    /// Omap guards on the same object that must hold for the append to happen.
+    pub omap: Vec<OmapGuard>,
+}
+
+impl AppendGuard {
+    /// No conditions: a plain append.
+    pub fn none() -> Self {
+        AppendGuard::default()
+    }
+
+    /// Only a soft size limit (Ceph's `journal.append(soft_max_size, data)`).
+    pub fn soft_max(soft_max_size: u64) -> Self {
+        AppendGuard {
+            soft_max_size: Some(soft_max_size),
+            omap: Vec::new(),
+        }
+    }
+
+    /// Adds an omap guard on the appended object.
+    #[must_use]
+    pub fn with_omap_guard(mut self, guard: OmapGuard) -> Self {
+        self.omap.push(guard);
+        self
+    }
+}
+
+/// The storage under a journal: objects with byte data and an omap, plus watch/notify.
+///
+/// Implementations must be safe to call from many threads at once; operations on one object are
+/// linearizable (each takes effect atomically at some instant between call and return).
+pub trait ObjectStore: Send + Sync + Debug + 'static {
+    /// Appends the concatenation of `data` to object `oid` (creating it if missing) if `guard`
+    /// holds, atomically and durably. Returns the offset at which the first byte was written.
+    ///
+    /// Errors: [`StoreError::Overflow`] when `guard.soft_max_size` is reached,
+    /// [`StoreError::GuardFailed`] when an omap guard fails; in both cases nothing was written.
+    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64>;
+
+    /// Reads up to `len` bytes starting at `offset`. Short at the end of the object, empty past
+    /// it; [`StoreError::NotFound`] if the object does not exist.
+    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes>;
+
+    /// Size of the object, or [`StoreError::NotFound`].
+    fn stat(&self, oid: &str) -> Result<ObjectStat>;
+
+    /// Removes the object's data and omap. [`StoreError::NotFound`] if it does not exist.
+    fn remove(&self, oid: &str) -> Result<()>;
+
+    /// Ids of all existing objects whose id starts with `prefix`, sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Replaces the object's data with `data` (creating it if missing), atomically and durably.
+    /// The omap is untouched.
+    fn write_full(&self, oid: &str, data: Bytes) -> Result<()>;
+
+    /// Values of the given omap keys that exist (missing keys are simply absent from the map).
+    /// A missing object yields an empty map.
+    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>>;
+
+    /// Up to `max` omap entries whose key is `> start_after` and starts with `prefix`, in key
+    /// order. A missing object yields an empty list.
+    fn omap_list(
+        &self,
+        oid: &str,
+        start_after: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Bytes)>>;
+
+    /// Applies `batch` atomically and durably: if every guard holds, all removes then all sets take
+    /// effect; otherwise nothing does and [`StoreError::GuardFailed`] names the first failing
+    /// guard. Creates the object (size 0) if it does not exist and the batch sets a key.
+    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()>;
+
+    /// Registers a watch on `oid` (the object need not exist). Notifications arrive on the
+    /// returned handle's channel until it is dropped.
+    fn watch(&self, oid: &str) -> Result<Watch>;
+
+    /// Sends `payload` to every current watcher of `oid`; returns how many watchers were reached.
+    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize>;
+
+    /// Whether watch/notify reaches watchers in other processes (and so can replace polling
+    /// across processes). Defaults to `false`.
+    fn notify_crosses_processes(&self) -> bool {
+        false
+    }
+}
+
+impl<S: ObjectStore + ?Sized> ObjectStore for Arc<S> {
+    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
+        (**self).append(oid, data, guard)
+    }
+    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
+        (**self).read(oid, offset, len)
+    }
+    fn stat(&self, oid: &str) -> Result<ObjectStat> {
+        (**self).stat(oid)
+    }
+    fn remove(&self, oid: &str) -> Result<()> {
+        (**self).remove(oid)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        (**self).list(prefix)
+    }
+    fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
+        (**self).write_full(oid, data)
+    }
+    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
+        (**self).omap_get(oid, keys)
+    }
+    fn omap_list(
+        &self,
+        oid: &str,
+        start_after: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Bytes)>> {
+        (**self).omap_list(oid, start_after, prefix, max)
+    }
+    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
+        (**self).omap_apply(oid, batch)
+    }
+    fn watch(&self, oid: &str) -> Result<Watch> {
+        (**self).watch(oid)
+    }
+    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize> {
+        (**self).notify(oid, payload)
+    }
+    fn notify_crosses_processes(&self) -> bool {
+        (**self).notify_crosses_processes()
+    }
+}
+
+/// Convenience methods over any [`ObjectStore`].
+pub trait ObjectStoreExt: ObjectStore {
+    /// Reads one omap value.
+    fn omap_get_one(&self, oid: &str, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.omap_get(oid, &[key])?.remove(key))
+    }
+
+    /// Reads a whole object (empty if it does not exist is *not* implied: missing is `NotFound`).
+    fn read_all(&self, oid: &str) -> Result<Bytes> {
+        let size = self.stat(oid)?.size;
+        self.read(oid, 0, size)
+    }
+}
+
+impl<S: ObjectStore + ?Sized> ObjectStoreExt for S {}
+
+/// Checks that an object id is acceptable to every backend: non-empty, at most 255 bytes, no `/`,
+/// no NUL, not `.` or `..`, and not starting with `.` (reserved for backend-private files).
+pub fn validate_oid(oid: &str) -> Result<()> {
+    let bad = oid.is_empty()
+        || oid.len() > 255
+        || oid.starts_with('.')
+        || oid.bytes().any(|b| b == b'/' || b == 0);
+    if bad {
+        return Err(StoreError::InvalidArgument(format!(
+            "invalid object id {oid:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Total length of a list of buffers.
+pub fn total_len(data: &[Bytes]) -> u64 {
+    data.iter().map(|b| b.len() as u64).sum()
+}

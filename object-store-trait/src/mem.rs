@@ -1,0 +1,224 @@
+//! `MemStore`: every object in process memory.
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::RwLock;
+
+use crate::omap::list_range;
+use crate::{
+    check_guards, total_len, validate_oid, AppendGuard, ObjectStat, ObjectStore, OmapBatch, Result,
+    StoreError, Watch, WatchRegistry,
+};
+
+#[derive(Debug, Default, Clone)]
+struct Object {
+    /// Data, kept as a list of immutable chunks so appends never copy earlier bytes.
+    chunks: Vec<Bytes>,
+    size: u64,
+    omap: BTreeMap<String, Bytes>,
+}
+
+impl Object {
+    fn read(&self, offset: u64, len: u64) -> Bytes {
+        let end = offset.saturating_add(len).min(self.size);
+        if offset >= end {
+            return Bytes::new();
+        }
+        let mut pos = 0u64;
+        let mut parts: Vec<Bytes> = Vec::new();
+        for chunk in &self.chunks {
+            let chunk_end = pos + chunk.len() as u64;
+            if chunk_end > offset && pos < end {
+                let from = offset.saturating_sub(pos) as usize;
+                let to = (end.min(chunk_end) - pos) as usize;
+                parts.push(chunk.slice(from..to));
+            }
+            pos = chunk_end;
+            if pos >= end {
+                break;
+            }
+        }
+        match parts.len() {
+            1 => parts.pop().unwrap_or_default(),
+            _ => {
+                let mut out = BytesMut::with_capacity((end - offset) as usize);
+                for p in parts {
+                    out.extend_from_slice(&p);
+                }
+                out.freeze()
+            }
+        }
+    }
+}
+
+/// An in-process object store: fast, for tests and embedding. Durable for the life of the
+/// process; [`MemStore::snapshot`] and [`MemStore::from_snapshot`] copy its whole state.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    objects: RwLock<BTreeMap<String, Object>>,
+    watches: WatchRegistry,
+}
+
+/// A point-in-time copy of a [`MemStore`]'s objects: `oid -> (data, omap)`.
+pub type MemSnapshot = BTreeMap<String, (Bytes, BTreeMap<String, Bytes>)>;
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemStore::default()
+    }
+
+    /// Copies every object's data and omap.
+    pub fn snapshot(&self) -> MemSnapshot {
+        self.objects
+            .read()
+            .iter()
+            .map(|(oid, obj)| (oid.clone(), (obj.read(0, obj.size), obj.omap.clone())))
+            .collect()
+    }
+
+    /// A store holding exactly the objects of `snapshot`.
+    pub fn from_snapshot(snapshot: MemSnapshot) -> Self {
+        let objects = snapshot
+            .into_iter()
+            .map(|(oid, (data, omap))| {
+                let size = data.len() as u64;
+                (
+                    oid,
+                    Object {
+                        chunks: vec![data],
+                        size,
+                        omap,
+                    },
+                )
+            })
+            .collect();
+        MemStore {
+            objects: RwLock::new(objects),
+            watches: WatchRegistry::new(),
+        }
+    }
+}
+
+impl ObjectStore for MemStore {
+    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
+        validate_oid(oid)?;
+        let mut objects = self.objects.write();
+        let empty = Object::default();
+        let current = objects.get(oid).unwrap_or(&empty);
+        if let Some(soft_max) = guard.soft_max_size {
+            if current.size >= soft_max {
+                return Err(StoreError::Overflow {
+                    oid: oid.to_owned(),
+                    size: current.size,
+                    soft_max,
+                });
+            }
+        }
+        check_guards(oid, &current.omap, &guard.omap)?;
+        let obj = objects.entry(oid.to_owned()).or_default();
+        let offset = obj.size;
+        obj.size += total_len(data);
+        obj.chunks
+            .extend(data.iter().filter(|b| !b.is_empty()).cloned());
+        Ok(offset)
+    }
+
+    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
+        validate_oid(oid)?;
+        let objects = self.objects.read();
+        let obj = objects.get(oid).ok_or_else(|| StoreError::NotFound {
+            oid: oid.to_owned(),
+        })?;
+        Ok(obj.read(offset, len))
+    }
+
+    fn stat(&self, oid: &str) -> Result<ObjectStat> {
+        validate_oid(oid)?;
+        let objects = self.objects.read();
+        let obj = objects.get(oid).ok_or_else(|| StoreError::NotFound {
+            oid: oid.to_owned(),
+        })?;
+        Ok(ObjectStat { size: obj.size })
+    }
+
+    fn remove(&self, oid: &str) -> Result<()> {
+        validate_oid(oid)?;
+        match self.objects.write().remove(oid) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound {
+                oid: oid.to_owned(),
+            }),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let objects = self.objects.read();
+        Ok(objects
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
+        validate_oid(oid)?;
+        let mut objects = self.objects.write();
+        let obj = objects.entry(oid.to_owned()).or_default();
+        obj.size = data.len() as u64;
+        obj.chunks = vec![data];
+        Ok(())
+    }
+
+    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
+        validate_oid(oid)?;
+        let objects = self.objects.read();
+        let Some(obj) = objects.get(oid) else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|k| obj.omap.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect())
+    }
+
+    fn omap_list(
+        &self,
+        oid: &str,
+        start_after: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Bytes)>> {
+        validate_oid(oid)?;
+        let objects = self.objects.read();
+        Ok(objects
+            .get(oid)
+            .map(|obj| list_range(&obj.omap, start_after, prefix, max))
+            .unwrap_or_default())
+    }
+
+    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
+        validate_oid(oid)?;
+        let mut objects = self.objects.write();
+        let empty = BTreeMap::new();
+        let current = objects.get(oid).map_or(&empty, |o| &o.omap);
+        check_guards(oid, current, &batch.guards)?;
+        if batch.sets.is_empty() && !objects.contains_key(oid) {
+            return Ok(());
+        }
+        let obj = objects.entry(oid.to_owned()).or_default();
+        batch.apply_to(&mut obj.omap);
+        Ok(())
+    }
+
+    fn watch(&self, oid: &str) -> Result<Watch> {
+        validate_oid(oid)?;
+        Ok(self.watches.watch(oid))
+    }
+
+    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize> {
+        validate_oid(oid)?;
+        Ok(self.watches.notify(oid, payload))
+    }
+}

@@ -1,0 +1,1 @@
+//! Workspace integration tests for rbdj (see the `tests/` folder).
