@@ -14,7 +14,14 @@
 //! # Ok::<(), journal_core::DecodeError>(())
 //! ```
 
+pub mod client_data;
 pub mod encoding;
+pub mod entry;
 mod error;
+pub mod event;
+pub mod header;
+pub mod layout;
+pub mod snap_namespace;
+pub mod tag_data;
 
 pub use error::{DecodeError, JournalError, Result};
