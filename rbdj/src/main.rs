@@ -1,0 +1,5 @@
+//! The `rbdj` binary.
+
+fn main() {
+    println!("rbdj: commands arrive with the CLI issue");
+}
