@@ -1,1 +1,8 @@
-//! placeholder
+//! Journal player, replayer and mirror agent for rbdj.
+
+mod error;
+pub mod ids;
+pub mod site_mirror;
+pub mod status;
+
+pub use error::{ReplayError, Result};
