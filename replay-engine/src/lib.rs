@@ -4,5 +4,6 @@ mod error;
 pub mod ids;
 pub mod site_mirror;
 pub mod status;
+pub mod tag_chain;
 
 pub use error::{ReplayError, Result};
