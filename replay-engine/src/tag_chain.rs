@@ -143,6 +143,8 @@ pub fn check_link(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use super::*;
 
     fn tag(owner: &str, pred_owner: &str, valid: bool, ptag: u64, pentry: u64) -> TagData {
