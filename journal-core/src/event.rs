@@ -291,7 +291,8 @@ impl Event {
         }
     }
 
-    /// Ceph's name for the event type, as `rbd journal inspect` prints it.
+    /// Ceph's name for the event type, as `rbd journal inspect` prints it (note
+    /// `"Demote/Promote"` for [`Event::DemotePromote`]).
     pub fn name(&self) -> &'static str {
         match self {
             Event::AioDiscard { .. } => "AioDiscard",
@@ -307,7 +308,7 @@ impl Event {
             Event::Rename { .. } => "Rename",
             Event::Resize { .. } => "Resize",
             Event::Flatten { .. } => "Flatten",
-            Event::DemotePromote => "DemotePromote",
+            Event::DemotePromote => "Demote/Promote",
             Event::SnapLimit { .. } => "SnapLimit",
             Event::UpdateFeatures { .. } => "UpdateFeatures",
             Event::MetadataSet { .. } => "MetadataSet",

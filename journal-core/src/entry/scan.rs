@@ -44,6 +44,12 @@ impl ObjectScan {
     pub fn is_clean(&self) -> bool {
         self.corrupt.is_empty()
     }
+
+    /// Start of the first corrupt range, if any. Ceph's own reader stops there; entries at or
+    /// beyond it are what this scan found by resynchronising.
+    pub fn first_corrupt_offset(&self) -> Option<u64> {
+        self.corrupt.first().map(|r| r.start)
+    }
 }
 
 /// Where scanning may continue after a corrupt byte.
@@ -70,6 +76,12 @@ fn all_zero(b: &[u8]) -> bool {
 ///    the next position where an entry decodes are recorded as a corrupt range.
 ///
 /// Never panics and never allocates from a length field.
+///
+/// Difference from Ceph: Ceph 16.2's reader stops at the first corrupt byte (the rest of the
+/// read is one invalid range) and fails the object with `-EBADMSG`. This scan records the
+/// same start offset but then resynchronises at the next preamble whose entry decodes with a
+/// valid CRC, so tools can report what lies beyond. Consumers that must behave like Ceph treat
+/// a non-empty [`ObjectScan::corrupt`] as fatal for the object.
 pub fn scan_object(data: &Bytes, base_offset: u64) -> ObjectScan {
     let len = data.len();
     let abs = |p: usize| base_offset.saturating_add(p as u64);

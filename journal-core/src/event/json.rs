@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::{Event, EventEntry};
 use crate::encoding::UTime;
-use crate::snap_namespace::SnapshotNamespace;
+use crate::snap_namespace::{MirrorSnapshotState, SnapshotNamespace};
 
 /// A value in a dump.
 enum Value {
@@ -175,11 +175,22 @@ fn dump_namespace(f: &mut Fields, ns: &SnapshotNamespace) {
                     .map(|u| Value::Str(u.clone()))
                     .collect(),
             );
-            f.str("primary_mirror_uuid", primary_mirror_uuid.as_str());
-            f.num("primary_snap_id", primary_snap_id);
-            f.num("last_copied_object_number", last_copied_object_number);
-            let seqs: Vec<String> = snap_seqs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            f.str("snap_seqs", format!("{{{}}}", seqs.join(",")));
+            if matches!(
+                state,
+                MirrorSnapshotState::Primary | MirrorSnapshotState::PrimaryDemoted
+            ) {
+                // Newer Ceph names the same field "clean_since_snap_id" on primaries.
+                f.num("clean_since_snap_id", primary_snap_id);
+            } else {
+                f.str("primary_mirror_uuid", primary_mirror_uuid.as_str());
+                f.num("primary_snap_id", primary_snap_id);
+                f.num("last_copied_object_number", last_copied_object_number);
+                let seqs: Vec<String> = snap_seqs
+                    .iter()
+                    .map(|(k, v)| format!("({k}, {v})"))
+                    .collect();
+                f.str("snap_seqs", format!("{{{}}}", seqs.join(", ")));
+            }
         }
     }
 }
