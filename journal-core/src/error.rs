@@ -72,6 +72,9 @@ pub enum JournalError {
     /// The object store failed.
     #[error("store error: {0}")]
     Store(#[from] StoreError),
+    /// A header operation was refused (or failed); see [`crate::header::HeaderError`].
+    #[error("header: {0}")]
+    Header(#[from] crate::header::HeaderError),
 }
 
 /// Result alias for this crate.
