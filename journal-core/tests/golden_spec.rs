@@ -399,3 +399,21 @@ fn tag_data_of_tag_0() {
     assert_eq!(blob.len(), 25);
     golden(&blob, &TagData::default());
 }
+
+#[test]
+fn format_md_worked_example() {
+    // docs/format.md §5.1: the CRC was computed with an independent bitwise CRC-32C
+    // (reflected 0x82F63B78, init 0, no final xor), not with this crate.
+    let bytes = hex(
+        "9397585326594131 01 0000000000000000 0100000000000000 18000000 \
+         0501 04000000 02000000 0101 08000000 0000000000000000 18baa25a",
+    );
+    let (e, used) = Entry::decode(&bytes).unwrap();
+    assert_eq!(used, 57);
+    assert_eq!((e.tag_tid, e.entry_tid), (1, 0));
+    assert_eq!(
+        EventEntry::from_bytes(e.data.clone()).unwrap(),
+        EventEntry::new(Event::AioFlush, UTime::default())
+    );
+    assert_eq!(e.to_bytes(), bytes);
+}
