@@ -8,6 +8,7 @@
 //! * [`client_data`], [`tag_data`], [`snap_namespace`]: librbd's client and tag data blobs
 //!   and cls_rbd's snapshot namespaces.
 //! * [`header`]: header records and the `journal` object-class operations.
+//! * [`commit`]: commit-position bookkeeping (commit tids folded into a client's position).
 //!
 //! The byte layouts are written up in `docs/format.md`.
 //!
@@ -48,6 +49,7 @@
 //! ```
 
 pub mod client_data;
+pub mod commit;
 pub mod encoding;
 pub mod entry;
 mod error;
