@@ -1,1 +1,6 @@
-//! placeholder
+//! The journaled image write path of rbdj.
+//!
+//! * [`image`]: the [`image::BlockImage`] trait and three images (memory, sparse file, object
+//!   store).
+
+pub mod image;
