@@ -1,6 +1,6 @@
 //! The object store under rbdj's journals: a small, object-safe trait modelled on the subset of
 //! RADOS that a Ceph journal needs, plus an in-memory backend ([`MemStore`]) and a directory backend
-//! (`DirStore`).
+//! ([`DirStore`]).
 //!
 //! # The contract
 //!
@@ -47,9 +47,12 @@
 //! ```
 
 mod checked;
+mod dir;
 mod error;
 mod mem;
 mod omap;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -59,6 +62,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use checked::Checked;
+pub use dir::{DirStore, DirStoreOptions, SyncPolicy};
 pub use error::{GuardFailure, Result, StoreError};
 pub use mem::{MemSnapshot, MemStore};
 pub use omap::{check_guards, OmapBatch, OmapCmp, OmapGuard};

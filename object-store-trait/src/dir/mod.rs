@@ -1,0 +1,580 @@
+//! `DirStore`: objects as files in a local directory, durable and safe to share between processes.
+//!
+//! # Layout
+//!
+//! ```text
+//! <root>/FORMAT                 "rbdj-dirstore 1\n" (checked at open)
+//! <root>/objects/<oid>/data     the object's bytes (append-only; replaced whole by write_full)
+//! <root>/objects/<oid>/omap     the object's omap (see `omap_file`; absent = empty omap)
+//! <root>/objects/<oid>/*.tmp    half-written replacements (ignored; overwritten next time)
+//! <root>/tmp/NN-<unique>/       objects being created (NN = lock stripe), renamed into objects/
+//! <root>/trash/<unique>/        removed objects being deleted
+//! <root>/locks/NN               lock files, one per stripe (never deleted)
+//! ```
+//!
+//! An object exists exactly when `objects/<oid>/` exists. Creation builds the complete object
+//! directory under `tmp/` and renames it into place; removal renames it into `trash/`; so both are
+//! atomic. See `docs/object-store.md` for the crash-safety argument and the multi-process story.
+
+mod fsutil;
+mod lock;
+#[allow(unsafe_code)]
+mod mmap;
+mod omap_file;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, Weak};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use self::fsutil::{create_file, overwrite_file, sync_dir, unique_name, unique_u64, write_batch};
+use self::lock::{stripe_of, StripeLocks, STRIPES};
+use self::omap_file::{OmapCache, OmapImage};
+use crate::omap::list_range;
+use crate::{
+    check_guards, total_len, validate_oid, AppendGuard, ObjectStat, ObjectStore, OmapBatch, Result,
+    StoreError, Watch, WatchRegistry,
+};
+
+const FORMAT_FILE: &str = "FORMAT";
+const FORMAT_TEXT: &str = "rbdj-dirstore 1\n";
+const DATA: &str = "data";
+const DATA_TMP: &str = "data.tmp";
+const OMAP: &str = "omap";
+const OMAP_TMP: &str = "omap.tmp";
+
+/// When mutations are forced to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// Every mutation `fdatasync`s the files it wrote, and `fsync`s each directory in which it
+    /// created, renamed or removed an entry, before returning `Ok` (the default; what the
+    /// journal's durability contract needs).
+    #[default]
+    Data,
+    /// Never sync: mutations are atomic and visible to other processes, but a machine crash can
+    /// lose acknowledged ones. For benchmarks and throwaway stores only.
+    None,
+}
+
+/// Options for [`DirStore::open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirStoreOptions {
+    /// Durability of mutations. Default: [`SyncPolicy::Data`].
+    pub sync: SyncPolicy,
+    /// Serve reads of at least `mmap_threshold_bytes` from a memory map (zero-copy) instead of
+    /// `pread`. Default: `true`. Sound only while nothing outside `DirStore` truncates files in the
+    /// store directory (see `UNSAFE.md`); turn off if that cannot be ruled out.
+    pub mmap_reads: bool,
+    /// Smallest read, in bytes, served by a memory map when `mmap_reads` is on. Default: 256 KiB.
+    pub mmap_threshold_bytes: u64,
+    /// Create the directory (and parents) if it does not exist. Default: `true`.
+    pub create: bool,
+}
+
+impl Default for DirStoreOptions {
+    fn default() -> Self {
+        DirStoreOptions {
+            sync: SyncPolicy::Data,
+            mmap_reads: true,
+            mmap_threshold_bytes: 256 * 1024,
+            create: true,
+        }
+    }
+}
+
+impl DirStoreOptions {
+    /// Options for benchmarks and scratch stores: [`SyncPolicy::None`], everything else default.
+    pub fn unsynced() -> Self {
+        DirStoreOptions {
+            sync: SyncPolicy::None,
+            ..DirStoreOptions::default()
+        }
+    }
+}
+
+/// State shared by every [`DirStore`] handle on one directory in this process.
+#[derive(Debug)]
+struct Shared {
+    root: PathBuf,
+    objects: PathBuf,
+    tmp: PathBuf,
+    trash: PathBuf,
+    locks: StripeLocks,
+    omap: OmapCache,
+    watches: WatchRegistry,
+}
+
+type OpenStores = Mutex<HashMap<PathBuf, Weak<Shared>>>;
+
+fn open_stores() -> &'static OpenStores {
+    static OPEN: OnceLock<OpenStores> = OnceLock::new();
+    OPEN.get_or_init(OpenStores::default)
+}
+
+/// An [`ObjectStore`] kept in a local directory (one sub-directory per object).
+///
+/// * Appends write the whole batch with `writev` at the end of the object's data file and then
+///   `fdatasync` it ([`SyncPolicy::Data`]); if the write or sync fails the file is truncated back
+///   to its old size (best effort) and the error returned.
+/// * Omaps are rewritten whole (temporary file, sync, rename, directory sync) with a CRC32C, and
+///   cached in memory; a damaged omap file is reported as [`StoreError::Corrupt`].
+/// * Mutations of an object hold its lock stripe exclusively (an in-process lock plus `flock` on
+///   `locks/NN`), data reads hold it shared, so several processes can share one directory safely.
+/// * Watch/notify reaches only watchers in this process (handles opened on the same directory
+///   share one registry); [`ObjectStore::notify_crosses_processes`] is `false`, so consumers in
+///   other processes must poll.
+#[derive(Debug)]
+pub struct DirStore {
+    shared: Arc<Shared>,
+    opts: DirStoreOptions,
+}
+
+impl DirStore {
+    /// Opens (and by default creates) a store in directory `path`.
+    ///
+    /// Several handles, in this or other processes, may open the same directory at once.
+    /// Leftovers of crashed operations (`tmp/`, `trash/`) are cleaned up here.
+    pub fn open(path: impl AsRef<Path>, opts: DirStoreOptions) -> Result<DirStore> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        if opts.create {
+            fs::create_dir_all(path).map_err(|e| StoreError::io("create store", &*shown, e))?;
+        }
+        let root = path
+            .canonicalize()
+            .map_err(|e| StoreError::io("open store", &*shown, e))?;
+        if let Some(shared) = open_stores().lock().get(&root).and_then(Weak::upgrade) {
+            return Ok(DirStore { shared, opts });
+        }
+        let fresh = Arc::new(init_layout(root.clone(), &opts)?);
+        let shared = {
+            let mut open = open_stores().lock();
+            open.retain(|_, weak| weak.strong_count() > 0);
+            match open.get(&root).and_then(Weak::upgrade) {
+                Some(existing) => existing,
+                None => {
+                    open.insert(root, Arc::downgrade(&fresh));
+                    fresh
+                }
+            }
+        };
+        Ok(DirStore { shared, opts })
+    }
+
+    /// The store's (canonical) directory.
+    pub fn path(&self) -> &Path {
+        &self.shared.root
+    }
+
+    /// The options this handle was opened with.
+    pub fn options(&self) -> &DirStoreOptions {
+        &self.opts
+    }
+
+    fn sync(&self) -> bool {
+        self.opts.sync == SyncPolicy::Data
+    }
+
+    fn object_dir(&self, oid: &str) -> PathBuf {
+        self.shared.objects.join(oid)
+    }
+
+    fn data_path(&self, oid: &str) -> PathBuf {
+        self.object_dir(oid).join(DATA)
+    }
+
+    fn object_exists(&self, oid: &str) -> Result<bool> {
+        match fs::metadata(self.object_dir(oid)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io("stat", oid, e)),
+        }
+    }
+
+    fn load_omap(&self, oid: &str) -> Result<OmapImage> {
+        self.shared.omap.load(oid, &self.object_dir(oid).join(OMAP))
+    }
+
+    /// Creates a missing object atomically: builds its directory under `tmp/`, then renames it.
+    /// Caller holds the object's stripe exclusively.
+    fn create_object(
+        &self,
+        oid: &str,
+        data: &[Bytes],
+        omap: Option<&BTreeMap<String, Bytes>>,
+    ) -> Result<()> {
+        let sync = self.sync();
+        let encoded = match omap {
+            Some(map) => Some(omap_file::encode(unique_u64(), map)?),
+            None => None,
+        };
+        let stage = self
+            .shared
+            .tmp
+            .join(format!("{:02}-{}", stripe_of(oid), unique_name()));
+        let build = || -> io::Result<()> {
+            fs::create_dir(&stage)?;
+            create_file(&stage.join(DATA), data, sync)?;
+            if let Some(bytes) = &encoded {
+                overwrite_file(&stage.join(OMAP), bytes, sync)?;
+            }
+            if sync {
+                sync_dir(&stage)?;
+            }
+            fs::rename(&stage, self.object_dir(oid))?;
+            if sync {
+                sync_dir(&self.shared.objects)?;
+            }
+            Ok(())
+        };
+        build().map_err(|e| {
+            let _ = fs::remove_dir_all(&stage);
+            StoreError::io("create object", oid, e)
+        })
+    }
+
+    /// Replaces the omap file of an existing object. Caller holds the stripe exclusively.
+    fn write_omap(&self, oid: &str, map: BTreeMap<String, Bytes>, generation: u64) -> Result<()> {
+        let dir = self.object_dir(oid);
+        let bytes = omap_file::encode(generation, &map)?;
+        let io_err = |e| StoreError::io("write omap", oid, e);
+        let tmp = dir.join(OMAP_TMP);
+        let path = dir.join(OMAP);
+        overwrite_file(&tmp, &bytes, self.sync()).map_err(io_err)?;
+        fs::rename(&tmp, &path).map_err(io_err)?;
+        if self.sync() {
+            sync_dir(&dir).map_err(io_err)?;
+        }
+        match fs::metadata(&path) {
+            Ok(meta) => {
+                let image = OmapImage {
+                    generation,
+                    map: Arc::new(map),
+                };
+                self.shared.omap.insert(oid, meta.dev(), meta.ino(), image);
+            }
+            Err(_) => self.shared.omap.forget(oid),
+        }
+        Ok(())
+    }
+
+    /// Appends to an existing data file. Caller holds the stripe exclusively.
+    fn append_existing(
+        &self,
+        oid: &str,
+        file: &File,
+        data: &[Bytes],
+        guard: &AppendGuard,
+    ) -> Result<u64> {
+        let size = file
+            .metadata()
+            .map_err(|e| StoreError::io("stat", oid, e))?
+            .len();
+        check_soft_max(oid, size, guard)?;
+        if !guard.omap.is_empty() {
+            check_guards(oid, &self.load_omap(oid)?.map, &guard.omap)?;
+        }
+        if total_len(data) == 0 {
+            return Ok(size);
+        }
+        let written = write_batch(file, data).and_then(|()| {
+            if self.sync() {
+                file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Never leave a torn (or unsynced) batch behind an error: cut back to the old end.
+            if file.set_len(size).is_ok() && self.sync() {
+                let _ = file.sync_data();
+            }
+            return Err(StoreError::io("append", oid, e));
+        }
+        Ok(size)
+    }
+}
+
+fn check_soft_max(oid: &str, size: u64, guard: &AppendGuard) -> Result<()> {
+    match guard.soft_max_size {
+        Some(soft_max) if size >= soft_max => Err(StoreError::Overflow {
+            oid: oid.to_owned(),
+            size,
+            soft_max,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the directory layout, checks `FORMAT`, opens the lock files and cleans leftovers.
+fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Shared> {
+    let shown = root.display().to_string();
+    let io_err = |op: &'static str| {
+        let shown = shown.clone();
+        move |e| StoreError::io(op, shown, e)
+    };
+    let objects = root.join("objects");
+    let tmp = root.join("tmp");
+    let trash = root.join("trash");
+    let locks_dir = root.join("locks");
+    for dir in [&objects, &tmp, &trash, &locks_dir] {
+        fs::create_dir_all(dir).map_err(io_err("create store layout"))?;
+    }
+    let format_path = root.join(FORMAT_FILE);
+    match fs::read(&format_path) {
+        Ok(text) if text == FORMAT_TEXT.as_bytes() => {}
+        Ok(text) => {
+            return Err(StoreError::Corrupt {
+                oid: format_path.display().to_string(),
+                detail: format!(
+                    "not a DirStore of this version (FORMAT holds {:?})",
+                    String::from_utf8_lossy(&text)
+                ),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let staged = root.join(format!("{FORMAT_FILE}.{}.tmp", unique_name()));
+            overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)
+                .and_then(|()| fs::rename(&staged, &format_path))
+                .map_err(io_err("write FORMAT"))?;
+        }
+        Err(e) => return Err(io_err("read FORMAT")(e)),
+    }
+    if opts.sync == SyncPolicy::Data {
+        sync_dir(&root).map_err(io_err("sync store directory"))?;
+    }
+    let locks = StripeLocks::open(&locks_dir)?;
+    let shared = Shared {
+        root,
+        objects,
+        tmp,
+        trash,
+        locks,
+        omap: OmapCache::default(),
+        watches: WatchRegistry::new(),
+    };
+    clean_leftovers(&shared)?;
+    Ok(shared)
+}
+
+/// Deletes removed objects whose deletion was interrupted, and half-built objects of crashed
+/// creations (each under its stripe's exclusive lock, so live creations elsewhere are untouched).
+fn clean_leftovers(shared: &Shared) -> Result<()> {
+    let entries = |dir: &Path| -> Vec<(String, PathBuf)> {
+        fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (_, path) in entries(&shared.trash) {
+        let _ = fs::remove_dir_all(path);
+    }
+    for (name, path) in entries(&shared.tmp) {
+        let stripe = name
+            .split('-')
+            .next()
+            .and_then(|s| s.parse::<usize>().ok())
+            .filter(|s| *s < STRIPES);
+        match stripe {
+            Some(stripe) => {
+                let _guard = shared.locks.exclusive_stripe(stripe)?;
+                let _ = fs::remove_dir_all(path);
+            }
+            None => {
+                let _ = fs::remove_dir_all(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl ObjectStore for DirStore {
+    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
+        validate_oid(oid)?;
+        let _lock = self.shared.locks.exclusive(oid)?;
+        match OpenOptions::new().append(true).open(self.data_path(oid)) {
+            Ok(file) => self.append_existing(oid, &file, data, guard),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                check_soft_max(oid, 0, guard)?;
+                check_guards(oid, &BTreeMap::new(), &guard.omap)?;
+                self.create_object(oid, data, None)?;
+                Ok(0)
+            }
+            Err(e) => Err(StoreError::io("open", oid, e)),
+        }
+    }
+
+    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
+        validate_oid(oid)?;
+        let _lock = self.shared.locks.shared(oid)?;
+        let file = match File::open(self.data_path(oid)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    oid: oid.to_owned(),
+                })
+            }
+            Err(e) => return Err(StoreError::io("open", oid, e)),
+        };
+        let io_err = |e| StoreError::io("read", oid, e);
+        let size = file.metadata().map_err(io_err)?.len();
+        let want = len.min(size.saturating_sub(offset));
+        if want == 0 {
+            return Ok(Bytes::new());
+        }
+        let want_usize = usize::try_from(want)
+            .map_err(|_| StoreError::InvalidArgument(format!("read of {want} bytes too large")))?;
+        if self.opts.mmap_reads && want >= self.opts.mmap_threshold_bytes.max(1) {
+            return mmap::map_range(&file, offset, want_usize).map_err(io_err);
+        }
+        let mut buf = vec![0u8; want_usize];
+        let got = omap_file::read_full_at(&file, &mut buf, offset).map_err(io_err)?;
+        buf.truncate(got);
+        Ok(Bytes::from(buf))
+    }
+
+    fn stat(&self, oid: &str) -> Result<ObjectStat> {
+        validate_oid(oid)?;
+        let _lock = self.shared.locks.shared(oid)?;
+        match fs::metadata(self.data_path(oid)) {
+            Ok(meta) => Ok(ObjectStat { size: meta.len() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound {
+                oid: oid.to_owned(),
+            }),
+            Err(e) => Err(StoreError::io("stat", oid, e)),
+        }
+    }
+
+    fn remove(&self, oid: &str) -> Result<()> {
+        validate_oid(oid)?;
+        let _lock = self.shared.locks.exclusive(oid)?;
+        let grave = self.shared.trash.join(unique_name());
+        match fs::rename(self.object_dir(oid), &grave) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    oid: oid.to_owned(),
+                })
+            }
+            Err(e) => return Err(StoreError::io("remove", oid, e)),
+        }
+        self.shared.omap.forget(oid);
+        if self.sync() {
+            sync_dir(&self.shared.objects).map_err(|e| StoreError::io("remove", oid, e))?;
+        }
+        // The object is gone once the rename is durable; deleting the files is housekeeping
+        // (redone at the next open if interrupted).
+        let _ = fs::remove_dir_all(&grave);
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let io_err = |e| StoreError::io("list", prefix, e);
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.shared.objects).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            if let Ok(name) = entry.file_name().into_string() {
+                if name.starts_with(prefix) && validate_oid(&name).is_ok() {
+                    out.push(name);
+                }
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
+        validate_oid(oid)?;
+        let _lock = self.shared.locks.exclusive(oid)?;
+        if !self.object_exists(oid)? {
+            return self.create_object(oid, &[data], None);
+        }
+        let dir = self.object_dir(oid);
+        let tmp = dir.join(DATA_TMP);
+        let replace = || -> io::Result<()> {
+            match fs::remove_file(&tmp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            create_file(&tmp, &[data], self.sync())?;
+            fs::rename(&tmp, dir.join(DATA))?;
+            if self.sync() {
+                sync_dir(&dir)?;
+            }
+            Ok(())
+        };
+        replace().map_err(|e| StoreError::io("write_full", oid, e))
+    }
+
+    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
+        validate_oid(oid)?;
+        let image = self.load_omap(oid)?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| image.map.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect())
+    }
+
+    fn omap_list(
+        &self,
+        oid: &str,
+        start_after: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Bytes)>> {
+        validate_oid(oid)?;
+        let image = self.load_omap(oid)?;
+        Ok(list_range(&image.map, start_after, prefix, max))
+    }
+
+    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
+        validate_oid(oid)?;
+        let _lock = self.shared.locks.exclusive(oid)?;
+        if !self.object_exists(oid)? {
+            check_guards(oid, &BTreeMap::new(), &batch.guards)?;
+            if batch.sets.is_empty() {
+                return Ok(());
+            }
+            let mut map = BTreeMap::new();
+            batch.apply_to(&mut map);
+            return self.create_object(oid, &[], Some(&map));
+        }
+        let current = self.load_omap(oid)?;
+        check_guards(oid, &current.map, &batch.guards)?;
+        if batch.is_noop() {
+            return Ok(());
+        }
+        let mut map = (*current.map).clone();
+        batch.apply_to(&mut map);
+        let generation = match current.generation {
+            0 => unique_u64(),
+            g => g.wrapping_add(1).max(1),
+        };
+        self.write_omap(oid, map, generation)
+    }
+
+    fn watch(&self, oid: &str) -> Result<Watch> {
+        validate_oid(oid)?;
+        Ok(self.shared.watches.watch(oid))
+    }
+
+    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize> {
+        validate_oid(oid)?;
+        Ok(self.shared.watches.notify(oid, payload))
+    }
+
+    fn notify_crosses_processes(&self) -> bool {
+        false
+    }
+}
