@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use journal_client::image::ImageError;
+use journal_core::header::HeaderError;
 use journal_core::{DecodeError, JournalError};
 use object_store_trait::StoreError;
 
@@ -16,9 +18,18 @@ pub enum ReplayError {
     /// Stored bytes did not decode.
     #[error("decode error: {0}")]
     Decode(#[from] DecodeError),
+    /// A journal header operation failed or was refused.
+    #[error("journal header: {0}")]
+    Header(#[from] HeaderError),
+    /// Reading the journal failed (corruption, missing entry, store).
+    #[error("journal player: {0}")]
+    Player(String),
+    /// A block image operation failed.
+    #[error("image: {0}")]
+    Image(#[from] ImageError),
     /// The journaled image layer failed.
-    #[error("image error: {0}")]
-    Image(String),
+    #[error("journaled image: {0}")]
+    Journaled(String),
     /// A named image does not exist.
     #[error("image {name:?} not found")]
     ImageNotFound {

@@ -2,6 +2,10 @@
 
 mod error;
 pub mod ids;
+pub mod image_journal;
+
+pub mod role;
+pub mod site;
 pub mod site_mirror;
 pub mod status;
 pub mod tag_chain;
