@@ -27,7 +27,6 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -36,7 +35,7 @@ use parking_lot::Mutex;
 
 use self::fsutil::{create_file, overwrite_file, sync_dir, unique_name, unique_u64, write_batch};
 use self::lock::{stripe_of, StripeLocks, STRIPES};
-use self::omap_file::{OmapCache, OmapImage};
+use self::omap_file::{FileId, OmapCache, OmapImage};
 use crate::omap::list_range;
 use crate::{
     check_guards, total_len, validate_oid, AppendGuard, ObjectStat, ObjectStore, OmapBatch, Result,
@@ -258,7 +257,7 @@ impl DirStore {
                     generation,
                     map: Arc::new(map),
                 };
-                self.shared.omap.insert(oid, meta.dev(), meta.ino(), image);
+                self.shared.omap.insert(oid, FileId::of(&meta), image);
             }
             Err(_) => self.shared.omap.forget(oid),
         }

@@ -15,8 +15,9 @@
 //! [`StoreError::Corrupt`], never silently treated as empty.
 //!
 //! The generation starts at a value unique to the object's creation and is incremented on every
-//! rewrite, so `(inode, generation)` identifies one version of the file even if the file system
-//! reuses an inode number; the cache is validated by re-reading just the 20-byte header.
+//! rewrite, so `(inode, size, mtime, generation)` identifies one version of the file even if the
+//! file system reuses an inode number within one timestamp tick; the cache is validated by a
+//! `fstat` and a read of just the 20-byte header.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -160,9 +161,35 @@ pub(crate) fn decode(oid: &str, bytes: &[u8]) -> Result<OmapImage> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CacheKey {
+    id: FileId,
+    generation: u64,
+}
+
+/// What identifies one version of an omap file on disk (besides its generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
     dev: u64,
     ino: u64,
-    generation: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileId {
+    /// The identity of the file `meta` describes.
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
+impl CacheKey {
+    fn new(id: FileId, generation: u64) -> Self {
+        CacheKey { id, generation }
+    }
 }
 
 /// Decoded omaps keyed by object id, validated against the file on every use.
@@ -186,11 +213,7 @@ impl OmapCache {
         let header_ok = read_full_at(&file, &mut header, 0).map_err(io_err)? == HEADER_LEN;
         if header_ok {
             if let Some(generation) = header_generation(&header) {
-                let key = CacheKey {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                    generation,
-                };
+                let key = CacheKey::new(FileId::of(&meta), generation);
                 if let Some((cached_key, image)) = self.entries.lock().get(oid) {
                     if *cached_key == key {
                         return Ok(image.clone());
@@ -201,17 +224,13 @@ impl OmapCache {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err)?;
         let image = decode(oid, &bytes)?;
-        self.insert(oid, meta.dev(), meta.ino(), image.clone());
+        self.insert(oid, FileId::of(&meta), image.clone());
         Ok(image)
     }
 
-    /// Records `image` as the content of the file with identity `(dev, ino)`.
-    pub(crate) fn insert(&self, oid: &str, dev: u64, ino: u64, image: OmapImage) {
-        let key = CacheKey {
-            dev,
-            ino,
-            generation: image.generation,
-        };
+    /// Records `image` as the content of the file identified by `id`.
+    pub(crate) fn insert(&self, oid: &str, id: FileId, image: OmapImage) {
+        let key = CacheKey::new(id, image.generation);
         let mut entries = self.entries.lock();
         if entries.len() >= CACHE_MAX_ENTRIES && !entries.contains_key(oid) {
             entries.clear();

@@ -1,1 +1,87 @@
-//! placeholder
+//! Unit tests of DirStore internals that need test hooks (injected write failures).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use bytes::Bytes;
+
+use super::fsutil::FAIL_WRITE_AFTER;
+use super::*;
+use crate::ObjectStoreExt;
+
+fn open(dir: &Path) -> DirStore {
+    DirStore::open(dir, DirStoreOptions::default()).unwrap()
+}
+
+#[test]
+fn failed_append_is_cut_back_to_the_old_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store
+        .append("o", &[Bytes::from_static(b"abc")], &AppendGuard::none())
+        .unwrap();
+    FAIL_WRITE_AFTER.with(|f| f.set(Some(2)));
+    let batch = [Bytes::from_static(b"de"), Bytes::from_static(b"fgh")];
+    let err = store.append("o", &batch, &AppendGuard::none()).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    // The two bytes that reached the file are gone again.
+    assert_eq!(store.stat("o").unwrap().size, 3);
+    assert_eq!(
+        fs::metadata(tmp.path().join("objects/o/data"))
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .append("o", &[Bytes::from_static(b"XY")], &AppendGuard::none())
+            .unwrap(),
+        3
+    );
+    assert_eq!(store.read_all("o").unwrap(), &b"abcXY"[..]);
+}
+
+#[test]
+fn failed_creating_append_leaves_no_object_and_no_staging_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    FAIL_WRITE_AFTER.with(|f| f.set(Some(1)));
+    let err = store
+        .append("new", &[Bytes::from_static(b"hello")], &AppendGuard::none())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    assert!(store.stat("new").unwrap_err().is_not_found());
+    assert!(store.list("").unwrap().is_empty());
+    assert_eq!(fs::read_dir(tmp.path().join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn handles_on_one_directory_share_watchers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = open(tmp.path());
+    // A different spelling of the same directory.
+    let b = open(&tmp.path().join(".").join("objects").join(".."));
+    assert_eq!(a.path(), b.path());
+    let watch = a.watch("hdr").unwrap();
+    assert_eq!(b.notify("hdr", Bytes::from_static(b"x")).unwrap(), 1);
+    assert_eq!(watch.drain(), 1);
+    assert!(!b.notify_crosses_processes());
+}
+
+#[test]
+fn foreign_directory_format_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("FORMAT"), "something else\n").unwrap();
+    let err = DirStore::open(tmp.path(), DirStoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
+
+#[test]
+fn stripes_are_stable_crc32c_buckets() {
+    // CRC32C("123456789") = 0xE3069283 (the standard check value); 0xE3069283 % 64 = 3.
+    assert_eq!(stripe_of("123456789"), 0xE306_9283 % STRIPES);
+    assert_eq!(stripe_of("123456789"), 3);
+}

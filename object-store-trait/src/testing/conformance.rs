@@ -5,8 +5,12 @@
 //! takes a factory that returns a *fresh, empty* store. [`run_all`] runs them all in turn;
 //! [`crate::conformance_tests!`] expands to one `#[test]` per check:
 //!
-//! ```ignore
-//! object_store_trait::conformance_tests!(|| std::sync::Arc::new(MyStore::new()) as _);
+//! ```no_run
+//! use std::sync::Arc;
+//! use object_store_trait::{MemStore, ObjectStore};
+//!
+//! object_store_trait::conformance_tests!(|| Arc::new(MemStore::new()) as Arc<dyn ObjectStore>);
+//! # fn main() {}
 //! ```
 
 // This module is test support: its job is to panic with a clear message when a store breaks the
