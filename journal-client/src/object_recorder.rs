@@ -1,0 +1,247 @@
+//! Per-splay-offset bookkeeping of the recorder (Ceph's `ObjectRecorder` role): the queue of
+//! entries waiting for the object of one splay offset, the bytes this writer has put into the
+//! current object (spec §6.2), and the batching decision (§6.4).
+//!
+//! Pure state, no I/O and no locking: the recorder owns one [`ObjectQueue`] per splay offset
+//! inside its state mutex.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use journal_core::commit::CommitTid;
+
+use crate::settings::JournalSettings;
+
+/// One framed entry waiting to be appended.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingEntry {
+    /// Entry tid (also the recorder's sequence number).
+    pub(crate) entry_tid: u64,
+    /// The framed entry (preamble .. CRC).
+    pub(crate) bytes: Bytes,
+    /// The commit record of the entry.
+    pub(crate) commit_tid: CommitTid,
+    /// When the entry was queued (for `flush_age`).
+    pub(crate) queued_at: Instant,
+}
+
+/// Why a batch is (or is not) ready to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SendPolicy {
+    /// Send everything now (writethrough, forced flush, shutdown).
+    pub(crate) force_below: u64,
+    /// Batching on (after the first user flush, or writethrough disabled).
+    pub(crate) batching: bool,
+}
+
+/// The queue and accounting for the object currently open at one splay offset.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectQueue {
+    /// Entries in entry-tid order.
+    pub(crate) queue: VecDeque<PendingEntry>,
+    /// Bytes of `queue`.
+    pub(crate) queued_bytes: u64,
+    /// Bytes this writer appended (or has in flight) to the current object.
+    pub(crate) object_bytes: u64,
+    /// The current object is full: nothing more goes to it.
+    pub(crate) overflowed: bool,
+    /// An append to the current object is in flight.
+    pub(crate) in_flight: bool,
+    /// The current object carries this writer's fence key.
+    pub(crate) fenced: bool,
+}
+
+impl ObjectQueue {
+    /// Queues an entry at the back.
+    pub(crate) fn push(&mut self, entry: PendingEntry) {
+        self.queued_bytes += entry.bytes.len() as u64;
+        self.queue.push_back(entry);
+    }
+
+    /// Puts a refused batch back at the front, in order.
+    pub(crate) fn requeue_front(&mut self, batch: Vec<PendingEntry>) {
+        for entry in batch.into_iter().rev() {
+            self.queued_bytes += entry.bytes.len() as u64;
+            self.queue.push_front(entry);
+        }
+    }
+
+    /// Whether the queue should be sent now under `settings` and `policy`.
+    pub(crate) fn ready(
+        &self,
+        settings: &JournalSettings,
+        policy: SendPolicy,
+        now: Instant,
+    ) -> bool {
+        let Some(front) = self.queue.front() else {
+            return false;
+        };
+        if !policy.batching || front.entry_tid < policy.force_below {
+            return true;
+        }
+        if let Some(n) = settings.flush_interval_entries {
+            if self.queue.len() as u64 >= u64::from(n.get()) {
+                return true;
+            }
+        }
+        if let Some(b) = settings.flush_bytes {
+            if self.queued_bytes >= b.get() {
+                return true;
+            }
+        }
+        if let Some(age) = settings.flush_age {
+            if now.saturating_duration_since(front.queued_at) >= age {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// How long until the oldest entry reaches `flush_age` (for a timed wait).
+    pub(crate) fn age_deadline(
+        &self,
+        settings: &JournalSettings,
+        now: Instant,
+    ) -> Option<Duration> {
+        let age = settings.flush_age?;
+        let front = self.queue.front()?;
+        Some(age.saturating_sub(now.saturating_duration_since(front.queued_at)))
+    }
+
+    /// Takes the entries below tid `below` that fit into the current object (soft limit
+    /// `limit`), applying the size rules of §6.2: an entry that makes the total exactly `limit`
+    /// is included and marks the object overflowed; an entry that would exceed it stays queued
+    /// and marks the object overflowed. Returns the batch and, if the object overflowed, the
+    /// first entry tid that belongs to the next set.
+    pub(crate) fn take_batch(
+        &mut self,
+        limit: u64,
+        below: u64,
+    ) -> (Vec<PendingEntry>, Option<u64>) {
+        let mut batch: Vec<PendingEntry> = Vec::new();
+        let mut cut = None;
+        while let Some(front) = self.queue.front() {
+            if front.entry_tid >= below {
+                break;
+            }
+            let len = front.bytes.len() as u64;
+            if self.object_bytes + len > limit {
+                self.overflowed = true;
+                cut = Some(front.entry_tid);
+                break;
+            }
+            self.object_bytes += len;
+            self.queued_bytes -= len;
+            if let Some(entry) = self.queue.pop_front() {
+                let tid = entry.entry_tid;
+                batch.push(entry);
+                if self.object_bytes == limit {
+                    self.overflowed = true;
+                    cut = Some(tid + 1);
+                    break;
+                }
+            }
+        }
+        (batch, cut)
+    }
+
+    /// Whether the front entry may still go to the current object when the set closes at
+    /// entry tid `closing_at`.
+    pub(crate) fn sendable_before(&self, closing_at: u64) -> bool {
+        !self.overflowed && self.queue.front().is_some_and(|e| e.entry_tid < closing_at)
+    }
+
+    /// Resets the per-object state for the object of the same offset in the next set.
+    pub(crate) fn reopen(&mut self) {
+        self.object_bytes = 0;
+        self.overflowed = false;
+        self.fenced = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn entry(tid: u64, len: usize) -> PendingEntry {
+        PendingEntry {
+            entry_tid: tid,
+            bytes: Bytes::from(vec![0u8; len]),
+            commit_tid: CommitTid(tid + 1),
+            queued_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn size_rules_of_section_6_2() {
+        // Exactly reaching the limit includes the entry and closes the object.
+        let mut q = ObjectQueue::default();
+        q.push(entry(0, 60));
+        q.push(entry(4, 40));
+        q.push(entry(8, 1));
+        let (b, cut) = q.take_batch(100, u64::MAX);
+        assert_eq!(
+            b.iter().map(|e| e.entry_tid).collect::<Vec<_>>(),
+            vec![0, 4]
+        );
+        assert_eq!(cut, Some(5));
+        assert!(q.overflowed);
+        assert_eq!(q.queue.len(), 1);
+        // Exceeding leaves the entry queued.
+        let mut q = ObjectQueue::default();
+        q.push(entry(0, 60));
+        q.push(entry(4, 41));
+        let (b, cut) = q.take_batch(100, u64::MAX);
+        assert_eq!(b.len(), 1);
+        assert_eq!(cut, Some(4));
+        assert!(q.overflowed);
+        assert_eq!(q.queued_bytes, 41);
+        q.requeue_front(b);
+        assert_eq!(q.queue[0].entry_tid, 0);
+        assert_eq!(q.queued_bytes, 101);
+        // A closing set stops at the cut.
+        let mut q = ObjectQueue::default();
+        q.push(entry(0, 10));
+        q.push(entry(4, 10));
+        let (b, cut) = q.take_batch(100, 4);
+        assert_eq!((b.len(), cut), (1, None));
+        assert!(!q.sendable_before(4) && q.sendable_before(5));
+    }
+
+    #[test]
+    fn batching_knobs() {
+        let mut s = JournalSettings {
+            flush_bytes: None,
+            ..JournalSettings::default()
+        };
+        s.flush_interval_entries = std::num::NonZeroU32::new(2);
+        let mut q = ObjectQueue::default();
+        let batching = SendPolicy {
+            force_below: 0,
+            batching: true,
+        };
+        q.push(entry(0, 10));
+        assert!(!q.ready(&s, batching, Instant::now()));
+        assert!(q.ready(
+            &s,
+            SendPolicy {
+                force_below: 1,
+                batching: true
+            },
+            Instant::now()
+        ));
+        assert!(q.ready(
+            &s,
+            SendPolicy {
+                force_below: 0,
+                batching: false
+            },
+            Instant::now()
+        ));
+        q.push(entry(4, 10));
+        assert!(q.ready(&s, batching, Instant::now()));
+    }
+}

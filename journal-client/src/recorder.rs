@@ -1,0 +1,569 @@
+//! [`Recorder`]: the journal's writer (Ceph's `JournalRecorder`).
+//!
+//! Entries are appended under one tag with consecutive entry tids starting at 0; the entry with
+//! tid `e` goes to splay offset `e mod W`, object `set * W + offset` of the current set (§6.1).
+//!
+//! # Threads and group commit
+//!
+//! One worker thread per splay offset owns the appends to that offset's object. Appenders only
+//! frame the entry and queue it (under the state mutex, no I/O). A worker takes everything that
+//! is ready from its queue — as many entries as fit the object — and sends it as **one**
+//! `ObjectStore::append`; whatever arrives while that append is in flight goes into the next one.
+//! So many small appends from many threads become few large store appends, and there is at most
+//! one append in flight per object (which also keeps the object's entries in tid order).
+//!
+//! # Durability watermark
+//!
+//! `durable_through` is the smallest entry tid not yet known durable with all earlier ones; an
+//! [`AppendFuture`] completes when the watermark passes it. The first failure is latched: no
+//! entry at or after it ever completes, queued entries are dropped, and every later append is
+//! refused with [`RecorderError::Poisoned`] until the journal is reopened.
+//!
+//! # Set rollover (§6.2, §6.3)
+//!
+//! A worker tracks the bytes it put into its current object. When an entry would pass the soft
+//! limit `2^order`, or the store refuses an append with `Overflow` (bytes the writer did not
+//! know about), the whole set closes: no worker starts a new append; once none is in flight, one
+//! worker calls the `advance` hook (`set_active_set(s+1)` on the header, `-ESTALE` tolerated),
+//! every queue is moved in order to the same splay offset of the new set, and the commit
+//! bookkeeping of the moved entries is updated to their new object numbers.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use bytes::Bytes;
+use journal_core::commit::CommitTracker;
+use journal_core::layout::data_oid;
+use journal_core::{Entry, Layout};
+use object_store_trait::{AppendGuard, ObjectStore};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::append_future::AppendFuture;
+use crate::error::RecorderError;
+use crate::fence::{append_guard, claim_object, is_fence_failure, ClaimError};
+use crate::object_recorder::{ObjectQueue, PendingEntry, SendPolicy};
+use crate::settings::JournalSettings;
+
+/// Called (from a worker thread, with no lock held) to move the header's active set to the given
+/// set. Must tolerate the header already being there (`-ESTALE`).
+pub type AdvanceHook = Arc<dyn Fn(u64) -> Result<(), RecorderError> + Send + Sync>;
+
+/// Where and as whom a [`Recorder`] writes.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// Journal id (the image id).
+    pub journal_id: String,
+    /// Pool id embedded in data object names.
+    pub name_pool_id: i64,
+    /// The journal's layout.
+    pub layout: Layout,
+    /// The writer's tag; entries get tids 0, 1, 2, ... under it.
+    pub tag_tid: u64,
+    /// The header's active set when appending starts.
+    pub active_set: u64,
+    /// Claim every object with the writer fence and guard every append with it (see
+    /// [`crate::fence`]). Off only for tools that write without a writer tag.
+    pub fenced: bool,
+    /// Batching knobs and payload limit.
+    pub settings: JournalSettings,
+}
+
+#[derive(Debug)]
+struct State {
+    next_tid: u64,
+    set: u64,
+    /// Set to move to at the next rollover (at least `set + 1`).
+    min_next_set: u64,
+    offsets: Vec<ObjectQueue>,
+    durable_through: u64,
+    durable_ahead: std::collections::BTreeSet<u64>,
+    in_flight_appends: usize,
+    failed: Option<(u64, RecorderError)>,
+    flush_target: u64,
+    batching_enabled: bool,
+    /// The current set is closing: entries with tids below this still go to it, the rest move
+    /// to the next set.
+    closing_at: Option<u64>,
+    advancing: bool,
+    shutdown: bool,
+}
+
+/// State shared by the recorder, its workers and its futures.
+pub(crate) struct Shared {
+    store: Arc<dyn ObjectStore>,
+    config: RecorderConfig,
+    pub(crate) tag_tid: u64,
+    advance: AdvanceHook,
+    tracker: Arc<Mutex<CommitTracker>>,
+    state: Mutex<State>,
+    work: Vec<Condvar>,
+    done: Condvar,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecorderShared")
+            .field("journal_id", &self.config.journal_id)
+            .field("tag_tid", &self.tag_tid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The journal writer. Dropping it sends everything queued, then stops the workers.
+#[derive(Debug)]
+pub struct Recorder {
+    shared: Arc<Shared>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Recorder {
+    /// Starts a recorder (one worker thread per splay offset). `tracker` receives a commit record
+    /// for every appended entry.
+    pub fn start(
+        store: Arc<dyn ObjectStore>,
+        config: RecorderConfig,
+        tracker: Arc<Mutex<CommitTracker>>,
+        advance: AdvanceHook,
+    ) -> Result<Recorder, RecorderError> {
+        let width = usize::from(config.layout.splay_width.max(1));
+        let batching_enabled = !config.settings.writethrough_until_flush;
+        let state = State {
+            next_tid: 0,
+            set: config.active_set,
+            min_next_set: config.active_set.saturating_add(1),
+            offsets: (0..width).map(|_| ObjectQueue::default()).collect(),
+            durable_through: 0,
+            durable_ahead: Default::default(),
+            in_flight_appends: 0,
+            failed: None,
+            flush_target: 0,
+            batching_enabled,
+            closing_at: None,
+            advancing: false,
+            shutdown: false,
+        };
+        let shared = Arc::new(Shared {
+            store,
+            tag_tid: config.tag_tid,
+            config,
+            advance,
+            tracker,
+            state: Mutex::new(state),
+            work: (0..width).map(|_| Condvar::new()).collect(),
+            done: Condvar::new(),
+        });
+        let mut workers = Vec::with_capacity(width);
+        for offset in 0..width {
+            let s = Arc::clone(&shared);
+            let handle = std::thread::Builder::new()
+                .name(format!("rbdj-rec-{offset}"))
+                .spawn(move || worker(&s, offset))
+                .map_err(|e| RecorderError::Store {
+                    op: "spawn worker",
+                    detail: e.to_string(),
+                    errno: -11,
+                })?;
+            workers.push(handle);
+        }
+        Ok(Recorder {
+            shared,
+            workers: Mutex::new(workers),
+        })
+    }
+
+    /// Queues `payload` as the next entry. Never blocks on I/O.
+    pub fn append(&self, payload: Bytes) -> Result<AppendFuture, RecorderError> {
+        let s = &self.shared;
+        let max = s
+            .config
+            .layout
+            .max_payload(s.config.settings.max_payload_bytes);
+        if payload.len() > max {
+            return Err(RecorderError::TooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        let mut st = s.state.lock();
+        if let Some((_, e)) = &st.failed {
+            return Err(RecorderError::Poisoned(Box::new(e.clone())));
+        }
+        if st.shutdown {
+            return Err(RecorderError::Closed);
+        }
+        let tid = st.next_tid;
+        st.next_tid += 1;
+        let layout = s.config.layout;
+        let offset = layout.splay_offset(tid);
+        let object_number = layout.object_number(st.set, offset);
+        let commit_tid = s.tracker.lock().allocate(object_number, s.tag_tid, tid);
+        let bytes = Entry::new(s.tag_tid, tid, payload).to_bytes();
+        let entry = PendingEntry {
+            entry_tid: tid,
+            bytes,
+            commit_tid,
+            queued_at: Instant::now(),
+        };
+        if let Some(q) = st.offsets.get_mut(usize::from(offset)) {
+            q.push(entry);
+        }
+        drop(st);
+        if let Some(cv) = s.work.get(usize::from(offset)) {
+            cv.notify_one();
+        }
+        Ok(AppendFuture {
+            shared: Arc::clone(s),
+            entry_tid: tid,
+            object_number,
+            commit_tid,
+        })
+    }
+
+    /// Sends everything queued now and waits until it is durable.
+    pub fn flush(&self) -> Result<(), RecorderError> {
+        let target = self.shared.state.lock().next_tid;
+        self.shared.flush_to(target);
+        match target.checked_sub(1) {
+            Some(last) => self.shared.wait_durable(last),
+            None => self.failure().map_or(Ok(()), Err),
+        }
+    }
+
+    /// Switches the batching knobs on (librbd does this at the first user flush when
+    /// `writethrough_until_flush` is set).
+    pub fn enable_batching(&self) {
+        self.shared.state.lock().batching_enabled = true;
+    }
+
+    /// Tells the recorder that someone else advanced the header's active set to `set`: the
+    /// current set closes and writing continues in `set` (§6.3, last paragraph).
+    pub fn notice_active_set(&self, set: u64) {
+        let mut st = self.shared.state.lock();
+        if set > st.set {
+            st.min_next_set = st.min_next_set.max(set);
+            let at = st.next_tid;
+            close_at(&mut st, at);
+            drop(st);
+            self.shared.notify_workers();
+        }
+    }
+
+    /// The set currently appended to.
+    pub fn active_set(&self) -> u64 {
+        self.shared.state.lock().set
+    }
+
+    /// The tag entries are written under.
+    pub fn tag_tid(&self) -> u64 {
+        self.shared.tag_tid
+    }
+
+    /// The tid the next entry gets.
+    pub fn next_entry_tid(&self) -> u64 {
+        self.shared.state.lock().next_tid
+    }
+
+    /// The latched failure, if any.
+    pub fn failure(&self) -> Option<RecorderError> {
+        self.shared
+            .state
+            .lock()
+            .failed
+            .as_ref()
+            .map(|(_, e)| e.clone())
+    }
+
+    /// Sends everything queued, stops the workers and waits for them. Idempotent.
+    pub fn shutdown(&self) {
+        {
+            let mut st = self.shared.state.lock();
+            st.shutdown = true;
+        }
+        self.shared.notify_workers();
+        let workers = std::mem::take(&mut *self.workers.lock());
+        for w in workers {
+            // A panicking worker is turned into a latched failure below.
+            let _ = w.join();
+        }
+        let mut st = self.shared.state.lock();
+        if st.durable_through < st.next_tid && st.failed.is_none() {
+            let at = st.durable_through;
+            st.failed = Some((at, RecorderError::Closed));
+        }
+        drop(st);
+        self.shared.done.notify_all();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Shared {
+    fn notify_workers(&self) {
+        for cv in &self.work {
+            cv.notify_all();
+        }
+    }
+
+    pub(crate) fn flush_to(&self, target: u64) {
+        let mut st = self.state.lock();
+        if target > st.flush_target {
+            st.flush_target = target;
+            drop(st);
+            self.notify_workers();
+        }
+    }
+
+    fn poll_locked(st: &State, tid: u64) -> Option<Result<(), RecorderError>> {
+        if st.durable_through > tid {
+            return Some(Ok(()));
+        }
+        match &st.failed {
+            Some((at, e)) if tid >= *at || st.in_flight_appends == 0 => Some(Err(e.clone())),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn poll(&self, tid: u64) -> Option<Result<(), RecorderError>> {
+        Self::poll_locked(&self.state.lock(), tid)
+    }
+
+    pub(crate) fn wait_durable(&self, tid: u64) -> Result<(), RecorderError> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(r) = Self::poll_locked(&st, tid) {
+                return r;
+            }
+            self.done.wait(&mut st);
+        }
+    }
+
+    fn latch(&self, st: &mut State, at: u64, err: RecorderError) {
+        match &mut st.failed {
+            Some((first, _)) => *first = (*first).min(at),
+            None => st.failed = Some((at, err)),
+        }
+        for q in &mut st.offsets {
+            q.queue.clear();
+            q.queued_bytes = 0;
+        }
+    }
+
+    fn policy(&self, st: &State) -> SendPolicy {
+        SendPolicy {
+            force_below: if st.shutdown {
+                u64::MAX
+            } else {
+                st.flush_target
+            },
+            batching: st.batching_enabled && self.config.settings.batching(),
+        }
+    }
+
+    fn oid(&self, object_number: u64) -> String {
+        data_oid(
+            self.config.name_pool_id,
+            &self.config.journal_id,
+            object_number,
+        )
+    }
+
+    /// Moves every queue to set `next` and re-points the moved entries' commit records.
+    fn open_set(&self, st: &mut State, next: u64) {
+        st.set = next;
+        st.min_next_set = next.saturating_add(1);
+        st.closing_at = None;
+        let layout = self.config.layout;
+        let mut tracker = self.tracker.lock();
+        for (o, q) in st.offsets.iter_mut().enumerate() {
+            q.reopen();
+            let object = layout.object_number(next, u8::try_from(o).unwrap_or(u8::MAX));
+            for e in &q.queue {
+                // Cannot fail: the new object is a later one of the same splay offset.
+                let _ = tracker.set_object_number(e.commit_tid, object);
+            }
+        }
+    }
+}
+
+fn worker(s: &Shared, o: usize) {
+    let limit = s.config.layout.soft_limit();
+    let offset = u8::try_from(o).unwrap_or(u8::MAX);
+    let Some(cv) = s.work.get(o) else { return };
+    let mut st = s.state.lock();
+    loop {
+        if st.failed.is_some() {
+            if st.shutdown {
+                return;
+            }
+            cv.wait(&mut st);
+            continue;
+        }
+        let Some(q) = st.offsets.get(o) else { return };
+        let below = match st.closing_at {
+            Some(at) if q.sendable_before(at) => at,
+            Some(at) => {
+                let idle = st
+                    .offsets
+                    .iter()
+                    .all(|q| !q.in_flight && !q.sendable_before(at));
+                if idle && !st.advancing {
+                    advance(s, &mut st);
+                    continue;
+                }
+                if st.shutdown && q.queue.is_empty() {
+                    return;
+                }
+                cv.wait(&mut st);
+                continue;
+            }
+            None => {
+                let now = Instant::now();
+                if q.queue.is_empty() {
+                    if st.shutdown {
+                        return;
+                    }
+                    cv.wait(&mut st);
+                    continue;
+                }
+                if !q.ready(&s.config.settings, s.policy(&st), now) {
+                    match q.age_deadline(&s.config.settings, now) {
+                        Some(d) => {
+                            cv.wait_for(&mut st, d);
+                        }
+                        None => cv.wait(&mut st),
+                    }
+                    continue;
+                }
+                u64::MAX
+            }
+        };
+        let oid = s.oid(s.config.layout.object_number(st.set, offset));
+        if s.config.fenced && !q.fenced {
+            claim(s, &mut st, o, &oid);
+            continue;
+        }
+        send(s, &mut st, o, &oid, limit, below);
+    }
+}
+
+/// Closes the current set at entry tid `at` (keeping an earlier cut).
+fn close_at(st: &mut State, at: u64) {
+    st.closing_at = Some(st.closing_at.map_or(at, |c| c.min(at)));
+}
+
+/// Moves the header and every queue to the next set (no append may be in flight).
+fn advance(s: &Shared, st: &mut MutexGuard<'_, State>) {
+    st.advancing = true;
+    let next = st.min_next_set;
+    let r = MutexGuard::unlocked(st, || (s.advance)(next));
+    st.advancing = false;
+    match r {
+        Ok(()) => s.open_set(st, next),
+        Err(e) => {
+            let at = st.durable_through;
+            s.latch(st, at, e);
+            s.done.notify_all();
+        }
+    }
+    s.notify_workers();
+}
+
+/// Claims the current object of offset `o` with this writer's fence.
+fn claim(s: &Shared, st: &mut MutexGuard<'_, State>, o: usize, oid: &str) {
+    set_in_flight(st, o, true);
+    let r = MutexGuard::unlocked(st, || claim_object(s.store.as_ref(), oid, s.tag_tid));
+    set_in_flight(st, o, false);
+    match r {
+        Ok(()) => {
+            if let Some(q) = st.offsets.get_mut(o) {
+                q.fenced = true;
+            }
+        }
+        Err(e) => {
+            let at = st.durable_through;
+            let err = match e {
+                ClaimError::Fenced { .. } => RecorderError::Fenced {
+                    tag_tid: s.tag_tid,
+                    detail: e.to_string(),
+                },
+                ClaimError::Store(e) => RecorderError::store("claim data object", &e),
+            };
+            s.latch(st, at, err);
+            s.done.notify_all();
+        }
+    }
+    s.notify_workers();
+}
+
+/// Sends one batch (entries below `below` that fit) of offset `o` to `oid`.
+fn send(s: &Shared, st: &mut MutexGuard<'_, State>, o: usize, oid: &str, limit: u64, below: u64) {
+    let Some(q) = st.offsets.get_mut(o) else {
+        return;
+    };
+    let (batch, cut) = q.take_batch(limit, below);
+    if let Some(at) = cut {
+        close_at(st, at);
+        s.notify_workers();
+    }
+    let Some(first) = batch.first().map(|e| e.entry_tid) else {
+        return;
+    };
+    set_in_flight(st, o, true);
+    st.in_flight_appends += 1;
+    let data: Vec<Bytes> = batch.iter().map(|e| e.bytes.clone()).collect();
+    let guard = if s.config.fenced {
+        append_guard(s.tag_tid, limit)
+    } else {
+        AppendGuard::soft_max(limit)
+    };
+    let r = MutexGuard::unlocked(st, || s.store.append(oid, &data, &guard));
+    set_in_flight(st, o, false);
+    st.in_flight_appends -= 1;
+    match r {
+        Ok(_) => {
+            for e in &batch {
+                st.durable_ahead.insert(e.entry_tid);
+            }
+            loop {
+                let next = st.durable_through;
+                if !st.durable_ahead.remove(&next) {
+                    break;
+                }
+                st.durable_through = next + 1;
+            }
+        }
+        Err(e) if e.is_overflow() => {
+            if let Some(q) = st.offsets.get_mut(o) {
+                q.requeue_front(batch);
+                q.overflowed = true;
+            }
+            close_at(st, first);
+        }
+        Err(e) if is_fence_failure(&e) => {
+            let err = RecorderError::Fenced {
+                tag_tid: s.tag_tid,
+                detail: e.to_string(),
+            };
+            s.latch(st, first, err);
+        }
+        Err(e) => {
+            let err = RecorderError::store("append", &e);
+            s.latch(st, first, err);
+        }
+    }
+    s.done.notify_all();
+    if st.closing_at.is_some() || st.failed.is_some() {
+        s.notify_workers();
+    }
+}
+
+fn set_in_flight(st: &mut State, o: usize, v: bool) {
+    if let Some(q) = st.offsets.get_mut(o) {
+        q.in_flight = v;
+    }
+}

@@ -1,0 +1,226 @@
+//! The recorder against the format rules of spec §6, checked by decoding the data objects with
+//! journal-core's scanner: placement (tid mod W, set rollover), group commit, prefix durability
+//! and failure latching.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{journal_objects, GateStore};
+use journal_client::recorder::AdvanceHook;
+use journal_client::{JournalSettings, Recorder, RecorderConfig, RecorderError};
+use journal_core::commit::CommitTracker;
+use journal_core::header::ObjectSetPosition;
+use journal_core::Layout;
+use object_store_trait::ObjectStore;
+use parking_lot::Mutex;
+
+fn config(order: u8, width: u8, tag: u64) -> RecorderConfig {
+    RecorderConfig {
+        journal_id: "img".into(),
+        name_pool_id: 3,
+        layout: Layout::new(order, width).unwrap(),
+        tag_tid: tag,
+        active_set: 0,
+        fenced: true,
+        settings: JournalSettings::default(),
+    }
+}
+
+fn tracker(width: u8) -> Arc<Mutex<CommitTracker>> {
+    Arc::new(Mutex::new(CommitTracker::new(
+        width,
+        ObjectSetPosition::default(),
+    )))
+}
+
+fn recording_hook() -> (AdvanceHook, Arc<Mutex<Vec<u64>>>) {
+    let sets = Arc::new(Mutex::new(Vec::new()));
+    let s = sets.clone();
+    (
+        Arc::new(move |set| {
+            s.lock().push(set);
+            Ok(())
+        }),
+        sets,
+    )
+}
+
+fn payload(i: u64, len: usize) -> Bytes {
+    let mut v = i.to_le_bytes().to_vec();
+    v.resize(len.max(8), (i % 251) as u8);
+    Bytes::from(v)
+}
+
+#[test]
+fn concurrent_appends_are_group_committed_in_layout_order() {
+    let store = Arc::new(GateStore::new());
+    let (hook, sets) = recording_hook();
+    let rec = Arc::new(Recorder::start(store.clone(), config(24, 4, 7), tracker(4), hook).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let rec = rec.clone();
+            std::thread::spawn(move || {
+                for i in 0..200u64 {
+                    let f = rec.append(payload(t * 1000 + i, 100)).unwrap();
+                    f.wait().unwrap();
+                    assert!(f.poll().unwrap().is_ok());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    rec.flush().unwrap();
+    let objects = journal_objects(store.as_ref(), 3, "img");
+    assert!(sets.lock().is_empty());
+    assert_eq!(
+        objects.keys().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    let mut all = Vec::new();
+    for (n, entries) in &objects {
+        let tids: Vec<u64> = entries.iter().map(|e| e.entry_tid).collect();
+        assert!(
+            tids.windows(2).all(|w| w[0] < w[1]),
+            "object {n} out of order"
+        );
+        assert!(
+            tids.iter().all(|t| t % 4 == *n),
+            "object {n} holds a foreign splay offset"
+        );
+        assert!(entries.iter().all(|e| e.tag_tid == 7));
+        all.extend(tids);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..1600).collect::<Vec<_>>());
+    // Group commit: 8 writers waiting concurrently share appends (plus 4 fence claims aside).
+    let appends = store.appends.load(Ordering::SeqCst);
+    assert!(
+        appends < 1600,
+        "no batching: {appends} appends for 1600 entries"
+    );
+}
+
+#[test]
+fn futures_complete_only_behind_every_earlier_entry() {
+    let store = Arc::new(GateStore::new());
+    let (hook, _) = recording_hook();
+    let rec = Recorder::start(store.clone(), config(24, 2, 1), tracker(2), hook).unwrap();
+    // Entry 0 goes to object 0, entry 1 to object 1. Hold object 0.
+    let oid0 = journal_core::layout::data_oid(3, "img", 0);
+    store.hold(&oid0);
+    let f0 = rec.append(payload(0, 10)).unwrap();
+    let f1 = rec.append(payload(1, 10)).unwrap();
+    f1.flush();
+    // Wait until entry 1's own append is in the store.
+    let oid1 = journal_core::layout::data_oid(3, "img", 1);
+    while store.inner.stat(&oid1).map(|s| s.size).unwrap_or(0) == 0 {
+        std::thread::yield_now();
+    }
+    assert!(
+        f1.poll().is_none(),
+        "entry 1 reported durable before entry 0"
+    );
+    store.release(&oid0);
+    f1.wait().unwrap();
+    assert_eq!(f0.poll(), Some(Ok(())));
+}
+
+#[test]
+fn a_failed_append_fails_it_and_everything_after_and_poisons() {
+    let store = Arc::new(GateStore::new());
+    let (hook, _) = recording_hook();
+    let rec = Recorder::start(store.clone(), config(24, 1, 1), tracker(1), hook).unwrap();
+    rec.append(payload(0, 10)).unwrap().wait().unwrap();
+    store.fail_appends_from(store.appends.load(Ordering::SeqCst));
+    let f1 = rec.append(payload(1, 10)).unwrap();
+    let err = f1.wait().unwrap_err();
+    assert!(
+        matches!(err, RecorderError::Store { errno: -28, .. }),
+        "{err:?}"
+    );
+    assert!(matches!(
+        rec.append(payload(2, 10)),
+        Err(RecorderError::Poisoned(_))
+    ));
+    assert!(rec.flush().is_err());
+    let objects = journal_objects(store.as_ref(), 3, "img");
+    assert_eq!(objects[&0].len(), 1);
+}
+
+#[test]
+fn sets_roll_over_when_an_object_fills() {
+    // order 12: 4 KiB objects; 300-byte payloads -> 333-byte entries, 12 per object.
+    let store = Arc::new(GateStore::new());
+    let (hook, sets) = recording_hook();
+    let layout = Layout::new(12, 2).unwrap();
+    let rec = Recorder::start(store.clone(), config(12, 2, 5), tracker(2), hook).unwrap();
+    let futures: Vec<_> = (0..200u64)
+        .map(|i| rec.append(payload(i, 300)).unwrap())
+        .collect();
+    futures.last().unwrap().wait().unwrap();
+    let objects = journal_objects(store.as_ref(), 3, "img");
+    let last_set = *sets.lock().last().unwrap();
+    assert_eq!(*sets.lock(), (1..=last_set).collect::<Vec<_>>());
+    assert_eq!(rec.active_set(), last_set);
+    let mut all = Vec::new();
+    for (n, entries) in &objects {
+        let size: usize = entries.iter().map(|e| e.encoded_len()).sum();
+        assert!(
+            size as u64 <= layout.soft_limit(),
+            "object {n} over the limit"
+        );
+        assert!(entries.iter().all(|e| e.entry_tid % 2 == n % 2));
+        // §6.2 arithmetic: 12 entries of 333 bytes fit 4096, the 13th does not, and the set
+        // closes for every offset at once: entry t lands in set t / 24.
+        assert!(
+            entries
+                .iter()
+                .all(|e| layout.object_set(*n) == e.entry_tid / 24),
+            "object {n}"
+        );
+        all.extend(entries.iter().map(|e| (layout.object_set(*n), e.entry_tid)));
+    }
+    // Entries are in tid order across sets as well (a later set never holds an earlier tid).
+    all.sort_unstable();
+    let tids: Vec<u64> = all.iter().map(|(_, t)| *t).collect();
+    let mut sorted = tids.clone();
+    sorted.sort_unstable();
+    assert_eq!(tids, sorted);
+    assert_eq!(sorted, (0..200).collect::<Vec<_>>());
+    assert!(
+        last_set >= 7,
+        "200 * 333 bytes need at least 8 sets of 2 x 4 KiB"
+    );
+}
+
+#[test]
+fn overflow_from_the_store_moves_to_the_next_set() {
+    // Someone else already filled object 0: the store refuses, the recorder moves on.
+    let store = Arc::new(GateStore::new());
+    let oid0 = journal_core::layout::data_oid(3, "img", 0);
+    store
+        .inner
+        .append(&oid0, &[Bytes::from(vec![0u8; 4096])], &Default::default())
+        .unwrap();
+    let (hook, sets) = recording_hook();
+    let trk = tracker(2);
+    let rec = Recorder::start(store.clone(), config(12, 2, 5), trk.clone(), hook).unwrap();
+    let f = rec.append(payload(0, 10)).unwrap();
+    f.wait().unwrap();
+    assert_eq!(*sets.lock(), vec![1]);
+    let objects = journal_objects(&store.inner as &dyn ObjectStore, 3, "img");
+    assert!(objects.get(&2).is_some_and(|e| e.len() == 1));
+    // The commit record moved with the entry.
+    assert_eq!(trk.lock().record(f.commit_tid()).unwrap().object_number, 2);
+}
