@@ -85,3 +85,24 @@ fn stripes_are_stable_crc32c_buckets() {
     assert_eq!(stripe_of("123456789"), 0xE306_9283 % STRIPES);
     assert_eq!(stripe_of("123456789"), 3);
 }
+
+#[test]
+fn mapped_reads_survive_rollback_replace_and_remove() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let model: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    store
+        .append("big", &[Bytes::from(model.clone())], &AppendGuard::none())
+        .unwrap();
+    let mapped = store.read("big", 1, 500_000).unwrap(); // above the 256 KiB threshold
+                                                         // A failed append truncates the file back to exactly the size the map was taken below.
+    FAIL_WRITE_AFTER.with(|f| f.set(Some(3)));
+    let tail = Bytes::from(vec![7u8; 10_000]);
+    assert!(store.append("big", &[tail], &AppendGuard::none()).is_err());
+    assert_eq!(&mapped[..], &model[1..500_001]);
+    store
+        .write_full("big", Bytes::from_static(b"short"))
+        .unwrap();
+    store.remove("big").unwrap();
+    assert_eq!(&mapped[..], &model[1..500_001]);
+}

@@ -726,6 +726,71 @@ pub fn concurrent_exclusive_create(factory: Factory<'_>) {
     );
 }
 
+/// Readers racing appenders only ever see whole batches: every size `stat` reports and every
+/// `read` result ends on a batch boundary.
+pub fn concurrent_reads_see_whole_batches(factory: Factory<'_>) {
+    let store = factory();
+    const PER_THREAD: usize = 30;
+    let writers_done = AtomicUsize::new(0);
+    // Record: [len_lo, len_hi, fill] + (len - 3) bytes of fill; len varies.
+    let record = |t: usize, s: usize| -> Vec<Bytes> {
+        let len = 3 + (t * 53 + s * 29) % 400;
+        let fill = (t * PER_THREAD + s) as u8;
+        let mut bytes = vec![(len & 0xff) as u8, (len >> 8) as u8, fill];
+        bytes.resize(len, fill);
+        bytes.chunks(50).map(b).collect()
+    };
+    let check_whole = |data: &[u8], what: &str| {
+        let mut pos = 0usize;
+        while pos < data.len() {
+            assert!(pos + 3 <= data.len(), "{what}: torn record header at {pos}");
+            let len = usize::from(data[pos]) | usize::from(data[pos + 1]) << 8;
+            let fill = data[pos + 2];
+            assert!(pos + len <= data.len(), "{what}: torn record at {pos}");
+            assert!(
+                data[pos + 3..pos + len].iter().all(|x| *x == fill),
+                "{what}: mixed record"
+            );
+            pos += len;
+        }
+    };
+    store.append("rw", &[], &AppendGuard::none()).unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..2 {
+            let (store, done) = (&store, &writers_done);
+            scope.spawn(move || {
+                for s in 0..PER_THREAD {
+                    store
+                        .append("rw", &record(t, s), &AppendGuard::none())
+                        .unwrap();
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        for _ in 0..2 {
+            let (store, done) = (&store, &writers_done);
+            scope.spawn(move || loop {
+                let finished = done.load(Ordering::SeqCst) == 2;
+                let size = store.stat("rw").unwrap().size;
+                let prefix = store.read("rw", 0, size).unwrap();
+                assert_eq!(prefix.len() as u64, size, "object shrank");
+                check_whole(&prefix, "stat+read");
+                check_whole(&store.read("rw", 0, u64::MAX).unwrap(), "read to end");
+                if finished {
+                    break;
+                }
+            });
+        }
+    });
+    let data = store.read_all("rw").unwrap();
+    check_whole(&data, "final");
+    let want: usize = (0..2)
+        .flat_map(|t| (0..PER_THREAD).map(move |s| (t, s)))
+        .map(|(t, s)| record(t, s).iter().map(Bytes::len).sum::<usize>())
+        .sum();
+    assert_eq!(data.len(), want);
+}
+
 /// Names of every check, in the order [`run_all`] runs them.
 pub const CHECKS: &[&str] = &[
     "append_offsets",
@@ -748,6 +813,7 @@ pub const CHECKS: &[&str] = &[
     "concurrent_soft_limit",
     "concurrent_cas_counter",
     "concurrent_exclusive_create",
+    "concurrent_reads_see_whole_batches",
 ];
 
 /// Runs every check, each on a fresh store from `factory`.
@@ -772,6 +838,7 @@ pub fn run_all(factory: Factory<'_>) {
     concurrent_soft_limit(factory);
     concurrent_cas_counter(factory);
     concurrent_exclusive_create(factory);
+    concurrent_reads_see_whole_batches(factory);
 }
 
 /// Expands to one `#[test]` per conformance check, each building its store with `$factory` (an
@@ -785,7 +852,7 @@ macro_rules! conformance_tests {
             large_reads, stat_sizes, remove_object, list_prefix, write_full_replaces,
             omap_get_keys, omap_list_ranges, omap_batch_atomicity, guard_kinds, invalid_oids,
             watch_notify, concurrent_appends, concurrent_soft_limit, concurrent_cas_counter,
-            concurrent_exclusive_create);
+            concurrent_exclusive_create, concurrent_reads_see_whole_batches);
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
         $(
