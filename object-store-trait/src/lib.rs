@@ -23,6 +23,15 @@
 //!   [`Notification`] to every current watcher of that object. Notifications are hints for change
 //!   detection: a consumer must still re-read state, and must tolerate lost or duplicated ones.
 //!
+//! # Backends and wrappers
+//!
+//! * [`MemStore`]: process memory; [`DirStore`]: a local directory, durable and shareable between
+//!   processes (layout and crash-safety design in `docs/object-store.md`).
+//! * [`Checked`]: latches the first failed mutation.
+//! * With the `testing` cargo feature, `testing` adds a conformance suite every backend must pass
+//!   (`conformance_tests!`), `CrashStore` (crash at a chosen durability boundary, then "reopen")
+//!   and `FaultyStore` (seeded I/O errors and notification loss).
+//!
 //! # Example
 //!
 //! ```

@@ -323,9 +323,6 @@ fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Shared> {
     let tmp = root.join("tmp");
     let trash = root.join("trash");
     let locks_dir = root.join("locks");
-    for dir in [&objects, &tmp, &trash, &locks_dir] {
-        fs::create_dir_all(dir).map_err(io_err("create store layout"))?;
-    }
     let format_path = root.join(FORMAT_FILE);
     match fs::read(&format_path) {
         Ok(text) if text == FORMAT_TEXT.as_bytes() => {}
@@ -339,12 +336,16 @@ fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Shared> {
             })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            refuse_foreign_directory(&root)?;
             let staged = root.join(format!("{FORMAT_FILE}.{}.tmp", unique_name()));
             overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)
                 .and_then(|()| fs::rename(&staged, &format_path))
                 .map_err(io_err("write FORMAT"))?;
         }
         Err(e) => return Err(io_err("read FORMAT")(e)),
+    }
+    for dir in [&objects, &tmp, &trash, &locks_dir] {
+        fs::create_dir_all(dir).map_err(io_err("create store layout"))?;
     }
     if opts.sync == SyncPolicy::Data {
         sync_dir(&root).map_err(io_err("sync store directory"))?;
@@ -361,6 +362,26 @@ fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Shared> {
     };
     clean_leftovers(&shared)?;
     Ok(shared)
+}
+
+/// A directory without `FORMAT` becomes a store only if it holds nothing but (parts of) a store
+/// layout, so that pointing `open` at the wrong directory cannot scatter files into it.
+fn refuse_foreign_directory(root: &Path) -> Result<()> {
+    let shown = root.display().to_string();
+    let entries = fs::read_dir(root).map_err(|e| StoreError::io("open store", &*shown, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io("open store", &*shown, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours =
+            matches!(&*name, "objects" | "tmp" | "trash" | "locks") || name.starts_with("FORMAT.");
+        if !ours {
+            return Err(StoreError::InvalidArgument(format!(
+                "{shown} is not empty and not a DirStore (found {name:?})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Deletes removed objects whose deletion was interrupted, and half-built objects of crashed

@@ -106,3 +106,13 @@ fn mapped_reads_survive_rollback_replace_and_remove() {
     store.remove("big").unwrap();
     assert_eq!(&mapped[..], &model[1..500_001]);
 }
+
+#[test]
+fn non_empty_foreign_directory_is_not_adopted() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let err = DirStore::open(tmp.path(), DirStoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
+    assert!(!tmp.path().join("objects").exists());
+    assert!(!tmp.path().join("FORMAT").exists());
+}
