@@ -2,6 +2,7 @@
 
 use journal_client::image::ImageError;
 use journal_core::header::HeaderError;
+use journal_core::player::PlayerError;
 use journal_core::{DecodeError, JournalError};
 use object_store_trait::StoreError;
 
@@ -23,10 +24,14 @@ pub enum ReplayError {
     Header(#[from] HeaderError),
     /// Reading the journal failed (corruption, missing entry, store).
     #[error("journal player: {0}")]
-    Player(String),
+    Player(#[from] PlayerError),
     /// A block image operation failed.
     #[error("image: {0}")]
     Image(#[from] ImageError),
+    /// An event could not be applied to the replica (replay stops; the entry is not
+    /// committed).
+    #[error("apply: {0}")]
+    Apply(String),
     /// The journaled image layer failed.
     #[error("journaled image: {0}")]
     Journaled(String),

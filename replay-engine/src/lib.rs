@@ -1,8 +1,11 @@
 //! Journal player, replayer and mirror agent for rbdj.
 
+pub mod applier;
+pub mod bootstrap;
 mod error;
 pub mod ids;
 pub mod image_journal;
+pub mod image_sync;
 
 pub mod role;
 pub mod site;

@@ -13,13 +13,13 @@
 //! open is fenced off by the new tag (its next header update fails), and it must be reopened.
 
 use bytes::Bytes;
+use journal_client::fence;
 use journal_core::encoding::{Encode, UTime};
 use journal_core::entry::Entry;
 use journal_core::event::{Event, EventEntry};
 use journal_core::header::{JournalHeader, ObjectPosition, ObjectSetPosition};
 use journal_core::layout::data_oid;
 use journal_core::tag_data::{TagData, TagPredecessor, ORPHAN_MIRROR_UUID};
-use object_store_trait::AppendGuard;
 
 use crate::error::{ReplayError, Result};
 use crate::image_journal::{self, IMAGE_CLIENT_ID};
@@ -120,10 +120,16 @@ fn append_marker(header: &JournalHeader, tag_tid: u64) -> Result<u64> {
         let set = header.get_active_set()?;
         let n = layout.object_number(set, 0);
         let oid = data_oid(header.name_pool_id(), header.journal_id(), n);
+        // Claim the object for the new tag first: a stale writer's later appends to it are
+        // refused by the store (journal-client's data-object fence).
+        match fence::claim_object(header.store().as_ref(), &oid, tag_tid) {
+            Ok(()) => {}
+            Err(e) => return Err(ReplayError::Journaled(e.to_string())),
+        }
         match header.store().append(
             &oid,
             std::slice::from_ref(&framed),
-            &AppendGuard::soft_max(layout.soft_limit()),
+            &fence::append_guard(tag_tid, layout.soft_limit()),
         ) {
             Ok(_) => {
                 let _ = header.store().notify(&oid, Bytes::new());

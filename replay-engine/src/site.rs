@@ -237,6 +237,11 @@ impl Site {
         self.info_by_id(&self.image_id(name)?)
     }
 
+    /// Header information of the image with id `id`.
+    pub fn image_info_by_id(&self, id: &str) -> Result<ImageInfo> {
+        self.info_by_id(id)
+    }
+
     fn info_by_id(&self, id: &str) -> Result<ImageInfo> {
         let image = ObjectImage::open(Arc::clone(&self.store), id)?;
         let meta = image.meta();

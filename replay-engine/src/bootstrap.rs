@@ -1,0 +1,235 @@
+//! Bootstrap of one mirrored image (spec §13.1, with rbdj's sync-point rule): decide what the
+//! image replayer must do before live replay, and do the one-off parts (create the replica,
+//! register the mirror client, run or resume the image sync, resync on request).
+//!
+//! | situation | action |
+//! |---|---|
+//! | no local image with this global id | create the replica (same name, journal whose first tag is owned by the remote mirror uuid), register, full sync |
+//! | local image has `resync_requested` (and is not primary) | delete it, then as above |
+//! | tag chains: [`Link::Stopped`] / [`Link::SplitBrain`] | report, no replay |
+//! | [`Link::Failback`] (local was demoted, remote promoted after it) | allocate a local tag following the remote, register anew, full sync |
+//! | [`Link::Follow`], mirror client missing | register anew, full sync |
+//! | [`Link::Follow`], client disconnected | full sync if `resync_after_disconnect`, else error |
+//! | [`Link::Follow`], client `syncing` | resume the sync |
+//! | [`Link::Follow`], client `replaying` | replay |
+//!
+//! A failback costs a full sync here (Ceph replays the new primary's journal from its
+//! promotion instead): a freshly registered client cannot be positioned exactly at the
+//! promotion tag's first entry, and the sync point rule keeps the result exact.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use journal_core::client_data::MirrorPeerState;
+use journal_core::header::{ClientState, JournalHeader};
+use parking_lot::Mutex;
+
+use crate::error::{ReplayError, Result};
+use crate::image_journal;
+use crate::image_sync::{self, SyncEnd, SyncOptions};
+use crate::site::{JournalShape, Site};
+use crate::site_mirror;
+use crate::status::{ImageState, ImageStatus};
+use crate::tag_chain::{self, Link};
+
+/// One mirrored image as seen from the local site.
+#[derive(Debug, Clone)]
+pub struct ImageLink {
+    /// The local site (where the replica lives).
+    pub local: Site,
+    /// The remote site (where the primary lives).
+    pub remote: Site,
+    /// Local site's mirror uuid.
+    pub local_uuid: String,
+    /// Remote site's mirror uuid.
+    pub remote_uuid: String,
+    /// Global image id.
+    pub global_id: String,
+    /// The remote image id.
+    pub remote_id: String,
+}
+
+/// What bootstrap decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrapped {
+    /// Replay the remote journal into local image `local_id`.
+    Replay {
+        /// The local image id.
+        local_id: String,
+    },
+    /// Nothing to replay now; the reason.
+    Stopped(String),
+    /// Split-brain; the reason.
+    SplitBrain(String),
+    /// The stop flag was raised during a sync.
+    Interrupted,
+}
+
+/// Bootstrap settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BootstrapOptions {
+    /// Image sync settings.
+    pub sync: SyncOptions,
+    /// Resync automatically when the mirror client was disconnected (Ceph's
+    /// `rbd_mirroring_resync_after_disconnect`, default false).
+    pub resync_after_disconnect: bool,
+}
+
+impl ImageLink {
+    /// The remote image's journal header.
+    pub fn remote_header(&self) -> JournalHeader {
+        self.remote.journal_header(&self.remote_id)
+    }
+}
+
+/// Runs bootstrap for `link`. See the module docs.
+pub fn bootstrap(
+    link: &ImageLink,
+    options: &BootstrapOptions,
+    stop: &AtomicBool,
+    status: &Arc<Mutex<ImageStatus>>,
+) -> Result<Bootstrapped> {
+    let remote_header = link.remote_header();
+    let remote_info = link.remote.image_info_by_id(&link.remote_id)?;
+    if !remote_info.journaled() {
+        return Ok(Bootstrapped::Stopped(
+            "remote image is not journaled".into(),
+        ));
+    }
+    let remote_tags = image_journal::image_tags(&remote_header)?;
+    let local_store = link.local.store().as_ref();
+    let mut local_id = site_mirror::image_id_by_global(local_store, &link.global_id)?;
+
+    if let Some(id) = &local_id {
+        let header = link.local.journal_header(id);
+        let meta = image_journal::image_client_meta(&header)?;
+        let (_, current) = image_journal::current_tag(&header)?;
+        if meta.resync_requested && !current.is_local_primary() {
+            set_state(
+                status,
+                ImageState::Syncing,
+                "resync requested: recreating replica",
+            );
+            link.local.remove_image_by_id(&remote_info.name, id)?;
+            local_id = None;
+        }
+    }
+
+    let Some(local_id) = local_id else {
+        if remote_tags
+            .last()
+            .is_none_or(|(_, t)| !t.is_local_primary())
+        {
+            return Ok(Bootstrapped::Stopped(
+                "remote image is not primary; no replica to create".into(),
+            ));
+        }
+        set_state(status, ImageState::Syncing, "creating replica");
+        let imm = remote_header.get_immutable_metadata()?;
+        let shape = JournalShape {
+            order: imm.order,
+            splay_width: imm.splay_width,
+        };
+        let id = match link.local.create_image_with(
+            &remote_info.name,
+            remote_info.size,
+            Some(shape),
+            &link.remote_uuid,
+        ) {
+            Ok(id) => id,
+            Err(ReplayError::ImageExists { name }) => {
+                return Ok(Bootstrapped::Stopped(format!(
+                    "a local image named {name:?} exists and is not this mirrored image"
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        site_mirror::enable_image(local_store, &id, &link.global_id)?;
+        image_sync::register_for_sync(&remote_header, &link.local_uuid, &id)?;
+        return sync_then_replay(link, &remote_header, id, options, stop, status);
+    };
+
+    let local_header = link.local.journal_header(&local_id);
+    let (_, local_current) = image_journal::current_tag(&local_header)?;
+    match tag_chain::check_link(
+        &local_current,
+        &remote_tags,
+        &link.local_uuid,
+        &link.remote_uuid,
+    ) {
+        Link::Stopped(why) => Ok(Bootstrapped::Stopped(why)),
+        Link::SplitBrain(why) => Ok(Bootstrapped::SplitBrain(why)),
+        Link::Failback => {
+            set_state(
+                status,
+                ImageState::Syncing,
+                "failback: resyncing from the new primary",
+            );
+            // Register first: a crash before the tag below leaves the link at Failback, so
+            // this path runs again; after the tag, the client is already in `syncing`.
+            image_sync::register_for_sync(&remote_header, &link.local_uuid, &local_id)?;
+            if let Some((_, remote_current)) = remote_tags.last() {
+                let mapped =
+                    tag_chain::map_remote_tag(remote_current, &link.local_uuid, &link.remote_uuid);
+                image_journal::allocate_image_tag(&local_header, &mapped)?;
+            }
+            sync_then_replay(link, &remote_header, local_id, options, stop, status)
+        }
+        Link::Follow => {
+            let client = match remote_header.get_client(&link.local_uuid) {
+                Ok(c) => Some(c),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            };
+            let Some(client) = client else {
+                image_sync::register_for_sync(&remote_header, &link.local_uuid, &local_id)?;
+                return sync_then_replay(link, &remote_header, local_id, options, stop, status);
+            };
+            if client.state == ClientState::Disconnected {
+                if !options.resync_after_disconnect {
+                    return Err(ReplayError::Disconnected {
+                        client_id: link.local_uuid.clone(),
+                    });
+                }
+                image_sync::register_for_sync(&remote_header, &link.local_uuid, &local_id)?;
+                return sync_then_replay(link, &remote_header, local_id, options, stop, status);
+            }
+            let meta = image_sync::peer_meta(&remote_header, &link.local_uuid)?;
+            if meta.state == MirrorPeerState::Syncing {
+                return sync_then_replay(link, &remote_header, local_id, options, stop, status);
+            }
+            Ok(Bootstrapped::Replay { local_id })
+        }
+    }
+}
+
+fn sync_then_replay(
+    link: &ImageLink,
+    remote_header: &JournalHeader,
+    local_id: String,
+    options: &BootstrapOptions,
+    stop: &AtomicBool,
+    status: &Arc<Mutex<ImageStatus>>,
+) -> Result<Bootstrapped> {
+    set_state(status, ImageState::Syncing, "image sync");
+    let remote_image = link.remote.open_image_by_id(&link.remote_id)?;
+    let local_image = link.local.open_image_by_id(&local_id)?;
+    match image_sync::run_sync(
+        remote_header,
+        &link.local_uuid,
+        remote_image.as_ref(),
+        local_image.as_ref(),
+        options.sync,
+        stop,
+        status,
+    )? {
+        SyncEnd::Done => Ok(Bootstrapped::Replay { local_id }),
+        SyncEnd::Stopped => Ok(Bootstrapped::Interrupted),
+    }
+}
+
+fn set_state(status: &Arc<Mutex<ImageStatus>>, state: ImageState, description: &str) {
+    let mut st = status.lock();
+    st.state = state;
+    st.description = description.to_owned();
+}
