@@ -2,7 +2,6 @@
 
 use journal_client::image::ImageError;
 use journal_core::header::HeaderError;
-use journal_core::player::PlayerError;
 use journal_core::{DecodeError, JournalError};
 use object_store_trait::StoreError;
 
@@ -24,7 +23,7 @@ pub enum ReplayError {
     Header(#[from] HeaderError),
     /// Reading the journal failed (corruption, missing entry, store).
     #[error("journal player: {0}")]
-    Player(#[from] PlayerError),
+    Player(String),
     /// A block image operation failed.
     #[error("image: {0}")]
     Image(#[from] ImageError),
