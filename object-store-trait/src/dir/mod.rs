@@ -8,7 +8,7 @@
 //! <root>/objects/<oid>/omap     the object's omap (see `omap_file`; absent = empty omap)
 //! <root>/objects/<oid>/*.tmp    half-written replacements (ignored; overwritten next time)
 //! <root>/tmp/NN-<unique>/       objects being created (NN = lock stripe), renamed into objects/
-//! <root>/trash/<unique>/        removed objects being deleted
+//! <root>/trash/NN-<unique>/     removed objects being deleted
 //! <root>/locks/NN               lock files, one per stripe (never deleted)
 //! ```
 //!
@@ -214,10 +214,7 @@ impl DirStore {
             Some(map) => Some(omap_file::encode(unique_u64(), map)?),
             None => None,
         };
-        let stage = self
-            .shared
-            .tmp
-            .join(format!("{:02}-{}", stripe_of(oid), unique_name()));
+        let stage = self.shared.tmp.join(leftover_name(oid));
         let build = || -> io::Result<()> {
             fs::create_dir(&stage)?;
             create_file(&stage.join(DATA), data, sync)?;
@@ -384,38 +381,35 @@ fn refuse_foreign_directory(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Deletes removed objects whose deletion was interrupted, and half-built objects of crashed
-/// creations (each under its stripe's exclusive lock, so live creations elsewhere are untouched).
+/// Deletes removed objects whose deletion was interrupted and half-built objects of crashed
+/// creations. Both kinds of entry are named `NN-...` after their object's stripe and are deleted
+/// under that stripe's exclusive lock, so a creation or removal in progress in another process
+/// (which holds the stripe until its renames are durable) is never disturbed.
 fn clean_leftovers(shared: &Shared) -> Result<()> {
-    let entries = |dir: &Path| -> Vec<(String, PathBuf)> {
-        fs::read_dir(dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    for (_, path) in entries(&shared.trash) {
-        let _ = fs::remove_dir_all(path);
-    }
-    for (name, path) in entries(&shared.tmp) {
-        let stripe = name
-            .split('-')
-            .next()
-            .and_then(|s| s.parse::<usize>().ok())
-            .filter(|s| *s < STRIPES);
-        match stripe {
-            Some(stripe) => {
-                let _guard = shared.locks.exclusive_stripe(stripe)?;
-                let _ = fs::remove_dir_all(path);
-            }
-            None => {
-                let _ = fs::remove_dir_all(path);
-            }
+    for dir in [&shared.trash, &shared.tmp] {
+        let Ok(listing) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in listing.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stripe = name
+                .split('-')
+                .next()
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|s| *s < STRIPES);
+            let _guard = match stripe {
+                Some(stripe) => Some(shared.locks.exclusive_stripe(stripe)?),
+                None => None,
+            };
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
     Ok(())
+}
+
+/// A staging or trash entry name for `oid`: `NN-<unique>` with NN its lock stripe.
+fn leftover_name(oid: &str) -> String {
+    format!("{:02}-{}", stripe_of(oid), unique_name())
 }
 
 impl ObjectStore for DirStore {
@@ -478,7 +472,7 @@ impl ObjectStore for DirStore {
     fn remove(&self, oid: &str) -> Result<()> {
         validate_oid(oid)?;
         let _lock = self.shared.locks.exclusive(oid)?;
-        let grave = self.shared.trash.join(unique_name());
+        let grave = self.shared.trash.join(leftover_name(oid));
         match fs::rename(self.object_dir(oid), &grave) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
