@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the NBD write benchmark.
+fn main() {}
