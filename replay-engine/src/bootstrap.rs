@@ -96,7 +96,20 @@ pub fn bootstrap(
             "remote image is not journaled".into(),
         ));
     }
-    let remote_tags = image_journal::image_tags(&remote_header)?;
+    let mut remote_tags = image_journal::image_tags(&remote_header)?;
+    // The remote's last orderly promotion, kept beside the journal because tag expiry drops
+    // those tags: insert it (if expired) before the remote's current tag.
+    if let Some(pair) = site_mirror::promotion(link.remote.store().as_ref(), &link.remote_id)? {
+        let missing = pair
+            .iter()
+            .any(|(tid, _)| !remote_tags.iter().any(|(t, _)| t == tid));
+        if missing && !remote_tags.is_empty() {
+            let at = remote_tags.len() - 1;
+            for (i, tag) in pair.into_iter().enumerate() {
+                remote_tags.insert(at + i, tag);
+            }
+        }
+    }
     let local_store = link.local.store().as_ref();
     let mut local_id = site_mirror::image_id_by_global(local_store, &link.global_id)?;
 

@@ -4,7 +4,9 @@
 use bytes::Bytes;
 use journal_core::client_data::{ClientData, ClientMeta, ImageClientMeta};
 use journal_core::encoding::{Decode, Encode};
-use journal_core::header::{Client, JournalHeader, ObjectSetPosition, TAG_CLASS_NEW};
+use journal_core::header::{
+    Client, JournalHeader, ObjectSetPosition, Tag, TAG_CLASS_NEW, TAG_KEY_PREFIX,
+};
 use journal_core::tag_data::TagData;
 
 use crate::error::{ReplayError, Result};
@@ -66,14 +68,29 @@ pub fn set_resync_requested(header: &JournalHeader, requested: bool) -> Result<(
     Ok(())
 }
 
-/// The image's tags (its class, as visible to the image client), decoded, in tid order.
+/// The image's tags (its class), decoded, in tid order: every stored tag, not only those visible
+/// to one client (tag expiry already removed the ones no connected client needs). The link
+/// rule of [`crate::tag_chain`] needs the older ones (a copied demotion before a promotion).
 pub fn image_tags(header: &JournalHeader) -> Result<Vec<(u64, TagData)>> {
     let class = image_client_meta(header)?.tag_class;
-    header
-        .tag_list_all(IMAGE_CLIENT_ID, Some(class))?
-        .into_iter()
-        .map(|t| Ok((t.tid, TagData::from_bytes(t.data)?)))
-        .collect()
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = header
+            .store()
+            .omap_list(header.oid(), &after, TAG_KEY_PREFIX, 256)?;
+        let done = page.len() < 256;
+        for (key, value) in page {
+            after = key;
+            let tag = Tag::from_bytes(value)?;
+            if tag.tag_class == class {
+                out.push((tag.tid, TagData::from_bytes(tag.data)?));
+            }
+        }
+        if done {
+            return Ok(out);
+        }
+    }
 }
 
 /// The image's current tag: the newest of its class.

@@ -95,6 +95,14 @@ pub fn change_role(site: &Site, name: &str, change: RoleChange) -> Result<u64> {
         }
     };
     let tid = image_journal::allocate_image_tag(&header, &data)?;
+    if change == RoleChange::Promote {
+        crate::site_mirror::save_promotion(
+            site.store().as_ref(),
+            &info.id,
+            (current_tid, &current),
+            (tid, &data),
+        )?;
+    }
     let object_number = append_marker(&header, tid)?;
     header.client_commit(
         IMAGE_CLIENT_ID,

@@ -7,6 +7,7 @@
 //! | `mirror_peer_<uuid>` | string: a free-form peer description (site name) |
 //! | `image_<image id>` | [`MirrorImage`]: the image's global id and mirroring state |
 //! | `global_<global id>` | string: the local image id of that global image |
+//! | `promotion_<image id>` | the last orderly promotion: `u64` demotion tag tid, blob demotion `TagData`, `u64` promotion tag tid, blob promotion `TagData` |
 //!
 //! The global image id names one mirrored image across sites: the replica an agent creates
 //! carries the primary's global id (and name).
@@ -14,7 +15,8 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use journal_core::encoding::{Decoder, Encoder};
+use journal_core::encoding::{Decode, Decoder, Encode, Encoder};
+use journal_core::tag_data::TagData;
 use object_store_trait::{ObjectStore, ObjectStoreExt, OmapBatch};
 
 use crate::error::{ReplayError, Result};
@@ -27,6 +29,7 @@ const KEY_UUID: &str = "mirror_uuid";
 const PEER_PREFIX: &str = "mirror_peer_";
 const IMAGE_PREFIX: &str = "image_";
 const GLOBAL_PREFIX: &str = "global_";
+const PROMOTION_PREFIX: &str = "promotion_";
 
 /// Which images of a site are mirrored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -254,9 +257,50 @@ pub fn disable_image(store: &dyn ObjectStore, image_id: &str) -> Result<()> {
     let mut batch = OmapBatch::new();
     batch
         .remove(format!("{IMAGE_PREFIX}{image_id}"))
-        .remove(format!("{GLOBAL_PREFIX}{}", rec.global_id));
+        .remove(format!("{GLOBAL_PREFIX}{}", rec.global_id))
+        .remove(format!("{PROMOTION_PREFIX}{image_id}"));
     store.omap_apply(MIRRORING_OID, &batch)?;
     Ok(())
+}
+
+/// Remembers the tag pair of an orderly promotion of `image_id` (the `<orphan>` tag it was
+/// promoted from and the promotion tag). Tag expiry removes both from the journal once the
+/// image's own commits move on; a peer that was demoted before that promotion still needs them
+/// to prove its history links (see [`crate::tag_chain`]).
+pub fn save_promotion(
+    store: &dyn ObjectStore,
+    image_id: &str,
+    demoted: (u64, &TagData),
+    promoted: (u64, &TagData),
+) -> Result<()> {
+    let mut enc = Encoder::new();
+    enc.envelope(1, 1, |e| {
+        e.u64(demoted.0);
+        e.blob(&demoted.1.to_bytes());
+        e.u64(promoted.0);
+        e.blob(&promoted.1.to_bytes());
+    });
+    let mut batch = OmapBatch::new();
+    batch.set(format!("{PROMOTION_PREFIX}{image_id}"), enc.finish());
+    store.omap_apply(MIRRORING_OID, &batch)?;
+    Ok(())
+}
+
+/// The tag pair saved by [`save_promotion`], if any.
+pub fn promotion(store: &dyn ObjectStore, image_id: &str) -> Result<Option<[(u64, TagData); 2]>> {
+    let Some(raw) = store.omap_get_one(MIRRORING_OID, &format!("{PROMOTION_PREFIX}{image_id}"))?
+    else {
+        return Ok(None);
+    };
+    let mut dec = Decoder::new(raw);
+    let pair = dec.envelope("promotion", 1, |d, _| {
+        let t0 = d.u64("demoted tid")?;
+        let d0 = TagData::from_bytes(d.blob("demoted tag")?)?;
+        let t1 = d.u64("promoted tid")?;
+        let d1 = TagData::from_bytes(d.blob("promoted tag")?)?;
+        Ok([(t0, d0), (t1, d1)])
+    })?;
+    Ok(Some(pair))
 }
 
 /// Every omap entry of `rbd_mirroring` under `prefix`, paging through the whole list.
