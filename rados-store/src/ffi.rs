@@ -54,6 +54,7 @@ extern "C" {
 
     fn rados_ioctx_create(cluster: RadosT, pool: *const c_char, io: *mut IoCtxT) -> c_int;
     fn rados_ioctx_destroy(io: IoCtxT);
+    fn rados_ioctx_get_id(io: IoCtxT) -> i64;
     fn rados_ioctx_set_namespace(io: IoCtxT, nspace: *const c_char);
     fn rados_get_last_version(io: IoCtxT) -> u64;
 
@@ -353,6 +354,15 @@ unsafe fn drain_omap(iter: OmapIterT) -> Vec<OmapEntry> {
 }
 
 impl IoCtx {
+    /// Id of the pool this ioctx is bound to.
+    pub(crate) fn pool_id(&self) -> i64 {
+        // SAFETY: live ioctx.
+        #[allow(unsafe_code)]
+        unsafe {
+            rados_ioctx_get_id(self.handle)
+        }
+    }
+
     /// Size of `oid` and the object's version (`rados_get_last_version` right after the stat).
     pub(crate) fn stat(&self, oid: &str) -> RadosResult<(u64, u64)> {
         let oid = cstr(oid)?;

@@ -155,6 +155,25 @@ impl RadosStore {
         &self.options
     }
 
+    /// Id of the store's pool (the number in journal data object names).
+    pub fn pool_id(&self) -> Result<i64> {
+        Ok(self.io("pool id")?.pool_id())
+    }
+
+    /// Runs object-class method `class.method` with `input` as a write op on `oid` (e.g. Ceph's
+    /// own `journal` class methods, for interop checks). The method's output is not returned.
+    pub fn exec(&self, oid: &str, class: &str, method: &str, input: &[u8]) -> Result<()> {
+        validate_oid(oid)?;
+        let bad = |what: &str| StoreError::InvalidArgument(format!("{what} has a NUL"));
+        let class = CString::new(class).map_err(|_| bad("class name"))?;
+        let method = CString::new(method).map_err(|_| bad("method name"))?;
+        let mut wop = WriteOp::new();
+        wop.exec(&class, &method, input);
+        self.io("exec")?
+            .operate(oid, wop)
+            .map_err(|e| map_errno("exec", oid, e))
+    }
+
     /// Ceph's native `omap_cmp` of `key` on `oid` against `operand`, run as a write op with no
     /// other effect: `Ok(true)` if the comparison held, `Ok(false)` if the OSD answered
     /// `-ECANCELED`. The store's own guards do not use it (see the module docs); it is exposed so

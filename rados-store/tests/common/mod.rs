@@ -10,7 +10,8 @@ use rados_store::{RadosStore, RadosStoreOptions};
 pub const SKIP: &str = "SKIPPED: no Ceph cluster (set CEPH_CONF)";
 
 /// A store on the cluster named by `RBDJ_CEPH_CONF`/`CEPH_CONF` (pool `rbd`, default namespace),
-/// or `None` after printing the skip line. A configured but unreachable cluster fails the test.
+/// or `None` after printing the skip line. A configured but unreachable cluster fails the test, and
+/// so does a missing one when `RBDJ_REQUIRE_CEPH=1` (set by `.ci/run`).
 pub fn base_store(test: &str) -> Option<&'static RadosStore> {
     static STORE: OnceLock<Option<RadosStore>> = OnceLock::new();
     let store = STORE.get_or_init(|| {
@@ -23,6 +24,9 @@ pub fn base_store(test: &str) -> Option<&'static RadosStore> {
         }))
     });
     if store.is_none() {
+        if std::env::var("RBDJ_REQUIRE_CEPH").is_ok_and(|v| v == "1") {
+            panic!("RBDJ_REQUIRE_CEPH=1 but neither RBDJ_CEPH_CONF nor CEPH_CONF is set [{test}]");
+        }
         eprintln!("{SKIP} [{test}]");
     }
     store.as_ref()
