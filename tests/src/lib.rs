@@ -1,1 +1,3 @@
 //! Workspace integration tests for rbdj (see the `tests/` folder).
+
+pub mod corrupt;
