@@ -53,3 +53,5 @@ pub fn conf_path() -> Option<String> {
         .or_else(|| std::env::var("CEPH_CONF").ok())
         .filter(|v| !v.is_empty())
 }
+
+pub mod capture;
