@@ -80,6 +80,7 @@ mod rados {
 #[test]
 fn rados_conformance_not_built() {
     eprintln!(
-        "SKIPPED: rados-store built without feature `rados` (no librados): conformance not run"
+        "SKIPPED: rados-store built without feature `rados` (no librados): conformance, \
+         ceph_semantics, header_interop and librbd_capture tests not run"
     );
 }

@@ -1,0 +1,157 @@
+//! The RADOS behaviours RadosStore's design rests on, checked against the live cluster (the
+//! oracle is the OSD itself). See the module docs of `store.rs`:
+//!
+//! * Ceph's `omap_cmp` compares a *missing* key as an empty value, fails the whole op with
+//!   `-ENOENT` on a missing object, compares bytewise, and accepts only EQ / LT / GT — which is why
+//!   the store does not map `OmapCmp::{Absent, Present, U64AtMost, U64AtLeast}` onto it;
+//! * the `journal.guard_append` class method refuses at `size >= soft_max` and lets a missing
+//!   object through (so the store refuses `soft_max == 0` itself);
+//! * watch/notify reach a watcher in another process (a python3-rados process here).
+//!
+//! Without a cluster each test prints `SKIPPED: no Ceph cluster (set CEPH_CONF)`.
+#![cfg(feature = "rados")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store_trait::{AppendGuard, ObjectStore, OmapBatch, StoreError};
+use rados_store::CephCmpOp;
+
+use common::{base_store, conf_path, fresh_namespace};
+
+#[test]
+fn ceph_omap_cmp_semantics() {
+    let Some(base) = base_store("ceph_omap_cmp_semantics") else {
+        return;
+    };
+    let store = base.with_namespace(&fresh_namespace("sem")).unwrap();
+    // Missing object: the comparison fails the op with -ENOENT, whatever the operand.
+    assert!(store
+        .omap_compare("o", "k", CephCmpOp::Eq, b"")
+        .unwrap_err()
+        .is_not_found());
+    let mut batch = OmapBatch::new();
+    batch
+        .set("empty", Bytes::new())
+        .set("v", Bytes::from_static(b"xyz"))
+        .set("n", Bytes::copy_from_slice(&256u64.to_le_bytes()));
+    store.omap_apply("o", &batch).unwrap();
+    let cmp = |key: &str, op, operand: &[u8]| store.omap_compare("o", key, op, operand).unwrap();
+    // A missing key and an empty value are the same to omap_cmp.
+    assert!(cmp("missing", CephCmpOp::Eq, b""));
+    assert!(cmp("empty", CephCmpOp::Eq, b""));
+    assert!(!cmp("missing", CephCmpOp::Gt, b""));
+    assert!(!cmp("empty", CephCmpOp::Gt, b""));
+    assert!(cmp("v", CephCmpOp::Gt, b""));
+    // Bytewise comparison of the stored value against the operand.
+    assert!(cmp("v", CephCmpOp::Eq, b"xyz"));
+    assert!(!cmp("v", CephCmpOp::Eq, b"xy"));
+    assert!(cmp("v", CephCmpOp::Lt, b"xz"));
+    assert!(!cmp("v", CephCmpOp::Gt, b"xz"));
+    // Little-endian u64 256 sorts *below* 1 bytewise: numeric guards cannot use omap_cmp.
+    assert!(cmp("n", CephCmpOp::Lt, &1u64.to_le_bytes()));
+}
+
+#[test]
+fn ceph_guard_append_semantics() {
+    let Some(base) = base_store("ceph_guard_append_semantics") else {
+        return;
+    };
+    let store = base.with_namespace(&fresh_namespace("sem")).unwrap();
+    let exec = |oid: &str, soft_max: u64| {
+        store.exec(oid, "journal", "guard_append", &soft_max.to_le_bytes())
+    };
+    // A missing object passes even the limit 0 (so RadosStore refuses limit 0 itself).
+    exec("d", 0).unwrap();
+    store
+        .append(
+            "d",
+            &[Bytes::from_static(b"0123456789")],
+            &AppendGuard::none(),
+        )
+        .unwrap();
+    exec("d", 11).unwrap();
+    for limit in [10, 3] {
+        match exec("d", limit) {
+            Err(StoreError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(75)),
+            other => panic!("limit {limit}: expected -EOVERFLOW, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn notify_reaches_another_process() {
+    let Some(base) = base_store("notify_reaches_another_process") else {
+        return;
+    };
+    let ns = fresh_namespace("xproc");
+    let store = base.with_namespace(&ns).unwrap();
+    store.write_full("hdr", Bytes::new()).unwrap();
+    // A python3-rados process watches "hdr", prints "ready", then prints each payload (hex) it
+    // gets; it notifies "back" with payload "pong" when told to on stdin.
+    let script = r#"
+import os, sys, rados
+cl = rados.Rados(conffile=os.environ['CEPH_CONF']); cl.connect()
+io = cl.open_ioctx('rbd'); io.set_namespace(sys.argv[1])
+def cb(notify_id, notifier_id, watch_id, data):
+    print('got', (data or b'').hex(), flush=True)
+w = io.watch('hdr', cb)
+print('ready', flush=True)
+for line in sys.stdin:
+    if line.strip() == 'notify':
+        io.notify('back', 'pong')
+        print('sent', flush=True)
+    else:
+        break
+w.close(); io.close(); cl.shutdown()
+"#;
+    let mut child = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&ns)
+        .env("CEPH_CONF", conf_path().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run /usr/bin/python3 (python3-rados)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+
+    // Our notify reaches their watch (and their ack is counted).
+    assert_eq!(store.notify("hdr", Bytes::from_static(b"ping")).unwrap(), 1);
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        format!("got {}", hex(b"ping"))
+    );
+
+    // Their notify reaches our watch.
+    let watch = store.watch("back").unwrap();
+    writeln!(stdin, "notify").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "sent");
+    let note = watch
+        .receiver()
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(
+        (note.oid.as_str(), &note.payload[..]),
+        ("back", &b"pong"[..])
+    );
+    writeln!(stdin, "quit").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
