@@ -29,9 +29,9 @@ use crate::export::Export;
 use crate::handshake::read_full;
 use crate::options::ServerOptions;
 use crate::protocol::{
-    Request, SimpleReply, CMD_DISC, CMD_FLAG_NO_HOLE, CMD_FLUSH, CMD_READ, CMD_TRIM, CMD_WRITE,
-    CMD_WRITE_ZEROES, NBD_EINVAL, NBD_EIO, NBD_ENOMEM, NBD_ENOSPC, NBD_ENOTSUP, NBD_EPERM,
-    NBD_ESHUTDOWN, REQUEST_LEN,
+    ProtocolError, Request, SimpleReply, CMD_DISC, CMD_FLAG_NO_HOLE, CMD_FLUSH, CMD_READ, CMD_TRIM,
+    CMD_WRITE, CMD_WRITE_ZEROES, NBD_EINVAL, NBD_EIO, NBD_ENOMEM, NBD_ENOSPC, NBD_ENOTSUP,
+    NBD_EPERM, NBD_ESHUTDOWN, REQUEST_LEN,
 };
 use crate::stream::NbdStream;
 
@@ -266,9 +266,13 @@ fn worker_loop(
 enum Decision {
     /// Queue this job.
     Run(Job),
-    /// Answer with this error right away (budget already taken); `close` ends the connection
-    /// after the reply.
-    Fail { error: u32, close: bool, cost: u64 },
+    /// Answer with this error right away (budget already taken); `close` (the reason) ends the
+    /// connection after the reply.
+    Fail {
+        error: u32,
+        close: Option<ProtocolError>,
+        cost: u64,
+    },
     /// The client asked to disconnect.
     Disconnect,
     /// The connection is over (end of stream, or closing).
@@ -289,7 +293,7 @@ impl Reader<'_> {
             .is_some_and(|end| end <= self.export.image.size())
     }
 
-    fn fail(&self, cost: u64, error: u32, close: bool) -> Decision {
+    fn fail(&self, cost: u64, error: u32, close: Option<ProtocolError>) -> Decision {
         if self.budget.acquire(cost) {
             Decision::Fail { error, close, cost }
         } else {
@@ -311,11 +315,18 @@ impl Reader<'_> {
         let len = u64::from(r.length);
         Ok(match r.command {
             CMD_DISC => Decision::Disconnect,
-            CMD_READ if r.length > max => self.fail(0, NBD_EINVAL, false),
-            CMD_READ if !self.in_range(&r) => self.fail(0, NBD_EINVAL, false),
+            CMD_READ if r.length > max => self.fail(0, NBD_EINVAL, None),
+            CMD_READ if !self.in_range(&r) => self.fail(0, NBD_EINVAL, None),
             CMD_READ => self.job(r, Op::Read, len),
             // The payload of an oversized write cannot be skipped safely: answer and close.
-            CMD_WRITE if r.length > max => self.fail(0, NBD_EINVAL, true),
+            CMD_WRITE if r.length > max => {
+                let why = ProtocolError::TooLarge {
+                    what: "write payload",
+                    len,
+                    max: u64::from(max),
+                };
+                self.fail(0, NBD_EINVAL, Some(why))
+            }
             CMD_WRITE => {
                 if !self.budget.acquire(len) {
                     return Ok(Decision::Stop);
@@ -324,6 +335,7 @@ impl Reader<'_> {
                 let mut payload = BytesMut::zeroed(usize::try_from(r.length).unwrap_or(0));
                 let complete = match read_full(self.stream, &mut payload, "read write payload") {
                     Ok(complete) => complete || payload.is_empty(),
+                    Err(NbdError::Protocol(ProtocolError::Truncated { .. })) => false,
                     Err(e) => {
                         self.budget.release(len);
                         return Err(e);
@@ -337,13 +349,13 @@ impl Reader<'_> {
                 if ro {
                     Decision::Fail {
                         error: NBD_EPERM,
-                        close: false,
+                        close: None,
                         cost: len,
                     }
                 } else if !self.in_range(&r) {
                     Decision::Fail {
                         error: NBD_ENOSPC,
-                        close: false,
+                        close: None,
                         cost: len,
                     }
                 } else {
@@ -355,15 +367,15 @@ impl Reader<'_> {
                 }
             }
             CMD_FLUSH => self.job(r, Op::Flush, 0),
-            CMD_TRIM | CMD_WRITE_ZEROES if ro => self.fail(0, NBD_EPERM, false),
-            CMD_TRIM | CMD_WRITE_ZEROES if !self.in_range(&r) => self.fail(0, NBD_ENOSPC, false),
+            CMD_TRIM | CMD_WRITE_ZEROES if ro => self.fail(0, NBD_EPERM, None),
+            CMD_TRIM | CMD_WRITE_ZEROES if !self.in_range(&r) => self.fail(0, NBD_ENOSPC, None),
             CMD_TRIM => self.job(r, Op::Trim, 0),
             CMD_WRITE_ZEROES => {
                 let no_hole = r.flags & CMD_FLAG_NO_HOLE != 0;
                 self.job(r, Op::WriteZeroes { no_hole }, 0)
             }
             // Unknown commands (possibly with a payload we cannot size): answer and close.
-            _ => self.fail(0, NBD_EINVAL, true),
+            other => self.fail(0, NBD_EINVAL, Some(ProtocolError::UnknownCommand(other))),
         })
     }
 }
@@ -420,7 +432,8 @@ pub fn serve_connection(
         let mut header = [0u8; REQUEST_LEN];
         match read_full(&mut stream, &mut header, "read request header") {
             Ok(true) => {}
-            Ok(false) => break,
+            // End of stream, possibly inside a header: the client went away.
+            Ok(false) | Err(NbdError::Protocol(ProtocolError::Truncated { .. })) => break,
             Err(e) => {
                 read_error = Some(e);
                 break;
@@ -455,7 +468,8 @@ pub fn serve_connection(
                     cost,
                 };
                 let _ = reply_tx.send(reply);
-                if close {
+                if let Some(why) = close {
+                    read_error = Some(why.into());
                     break;
                 }
             }

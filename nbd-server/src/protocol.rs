@@ -168,6 +168,9 @@ pub enum ProtocolError {
         /// The limit.
         max: u64,
     },
+    /// A transmission request with a command this server does not know.
+    #[error("unknown command {0}")]
+    UnknownCommand(u16),
     /// The client's handshake flags contain bits this server does not know.
     #[error("unknown client flags {0:#x}")]
     UnknownClientFlags(u32),

@@ -6,6 +6,8 @@
     clippy::indexing_slicing,
     clippy::panic
 )]
+// NBD is big-endian on the wire.
+#![allow(clippy::big_endian_bytes)]
 
 mod support;
 
@@ -115,4 +117,54 @@ fn qemu_io_over_unix_socket_and_several_exports() {
     assert_eq!(b.read(0, (MIB / 2) as u64).unwrap().as_ref(), &model_b[..]);
     server.shutdown().unwrap();
     assert!(!path.exists(), "socket file removed at shutdown");
+}
+
+#[test]
+fn qemu_io_commands_map_to_the_right_image_operations() {
+    use support::{Op, RecordingImage};
+    if !have_tool(
+        "qemu-io",
+        "qemu_io_commands_map_to_the_right_image_operations",
+    ) {
+        return;
+    }
+    let image = RecordingImage::new(MIB as u64);
+    // No flush at disconnect here, so the log holds exactly what qemu-io asked for once it exits
+    // (every request of it has been answered by then).
+    let options = ServerOptions {
+        flush_on_disconnect: false,
+        ..ServerOptions::default()
+    };
+    let (server, port) = start(vec![("rec", image.clone())], options);
+    let url = format!("nbd://127.0.0.1:{port}/rec");
+    // Returns the data operations and the number of flushes one qemu-io run caused (qemu adds
+    // flushes of its own when it closes a written image).
+    let step = |cmd: &str| {
+        let before = image.ops().len();
+        qemu_io(&url, &[cmd]);
+        let ops = image.ops()[before..].to_vec();
+        let flushes = ops.iter().filter(|o| **o == Op::Flush).count();
+        let data: Vec<Op> = ops.into_iter().filter(|o| *o != Op::Flush).collect();
+        (data, flushes)
+    };
+    assert_eq!(step("write -P 1 4k 8k").0, vec![Op::Write(4096, 8192)]);
+    // qemu-io writes through (FUA on every write): the server flushes before replying, so a
+    // flush directly follows the write in the log.
+    let before = image.ops().len();
+    assert_eq!(step("write -f -P 1 0 4k").0, vec![Op::Write(0, 4096)]);
+    assert_eq!(image.ops()[before + 1], Op::Flush);
+    assert_eq!(step("discard 64k 64k").0, vec![Op::Discard(65536, 65536)]);
+    // WRITE_ZEROES with NBD_CMD_FLAG_NO_HOLE: a zero-pattern write-same.
+    assert_eq!(
+        step("write -z 128k 8k").0,
+        vec![Op::WriteSame(131072, 8192, vec![0])]
+    );
+    // WRITE_ZEROES that may unmap: a discard.
+    assert_eq!(
+        step("write -z -u 256k 8k").0,
+        vec![Op::Discard(262144, 8192)]
+    );
+    let (data, flushes) = step("flush");
+    assert!(data.is_empty() && flushes >= 1, "{data:?} {flushes}");
+    server.shutdown().unwrap();
 }
