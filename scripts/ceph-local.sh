@@ -75,7 +75,7 @@ start() {
     echo "export CEPH_CONF=$conf"
     return
   fi
-  if [ -e "$dir" ]; then
+  if [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
     # A half-dead cluster: memstore kept nothing anyway, so start over from scratch.
     log "clearing stale $dir"
     stop_daemons
