@@ -21,12 +21,12 @@ use std::thread;
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Receiver, Sender};
-use journal_client::image::{BlockImage, ImageError};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{NbdError, Result};
 use crate::export::Export;
 use crate::handshake::read_full;
+use crate::image::{ExportError, ExportImage};
 use crate::options::ServerOptions;
 use crate::protocol::{
     ProtocolError, Request, SimpleReply, CMD_DISC, CMD_FLAG_NO_HOLE, CMD_FLUSH, CMD_READ, CMD_TRIM,
@@ -130,8 +130,8 @@ struct Reply {
 }
 
 /// Maps an image error to the NBD error code sent to the client.
-pub fn nbd_error(e: &ImageError) -> u32 {
-    match e.errno() {
+pub fn nbd_error(e: &ExportError) -> u32 {
+    match e.errno {
         -1 | -13 | -30 => NBD_EPERM,
         -12 => NBD_ENOMEM,
         -22 | -34 => NBD_EINVAL,
@@ -142,7 +142,7 @@ pub fn nbd_error(e: &ImageError) -> u32 {
     }
 }
 
-fn errno_of(r: std::result::Result<(), ImageError>) -> u32 {
+fn errno_of(r: std::result::Result<(), ExportError>) -> u32 {
     match r {
         Ok(()) => 0,
         Err(e) => {
@@ -154,7 +154,7 @@ fn errno_of(r: std::result::Result<(), ImageError>) -> u32 {
 
 /// A zero pattern for write-same; `expand_pattern` in the images materialises `len` bytes, so
 /// write-zeroes with NO_HOLE is split into pieces of at most `max_piece` bytes.
-fn write_zeroes(image: &dyn BlockImage, offset: u64, len: u64, max_piece: u64) -> u32 {
+fn write_zeroes(image: &dyn ExportImage, offset: u64, len: u64, max_piece: u64) -> u32 {
     let zero = Bytes::from_static(&[0u8]);
     let mut done = 0u64;
     while done < len {
@@ -168,7 +168,7 @@ fn write_zeroes(image: &dyn BlockImage, offset: u64, len: u64, max_piece: u64) -
     0
 }
 
-fn execute(image: &dyn BlockImage, job: Job, max_piece: u64) -> Reply {
+fn execute(image: &dyn ExportImage, job: Job, max_piece: u64) -> Reply {
     let Job { request, op, cost } = job;
     let (offset, len) = (request.offset, u64::from(request.length));
     let mut data = None;
@@ -249,7 +249,7 @@ fn writer_loop(mut out: NbdStream, replies: Receiver<Reply>, budget: Arc<Budget>
 }
 
 fn worker_loop(
-    image: Arc<dyn BlockImage>,
+    image: Arc<dyn ExportImage>,
     jobs: Receiver<Job>,
     replies: Sender<Reply>,
     max_piece: u64,

@@ -1,7 +1,6 @@
 //! The crate's error type.
 
-use journal_client::image::ImageError;
-
+use crate::image::ExportError;
 use crate::protocol::ProtocolError;
 
 /// What can go wrong serving NBD.
@@ -30,7 +29,7 @@ pub enum NbdError {
         export: String,
         /// The image error.
         #[source]
-        source: ImageError,
+        source: ExportError,
     },
     /// A server thread panicked.
     #[error("a server thread panicked: {0}")]

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use journal_client::image::BlockImage;
-
 use crate::error::{NbdError, Result};
+use crate::image::ExportImage;
 use crate::protocol::{
     MAX_STRING_LEN, TFLAG_CAN_MULTI_CONN, TFLAG_HAS_FLAGS, TFLAG_READ_ONLY, TFLAG_SEND_FLUSH,
     TFLAG_SEND_FUA, TFLAG_SEND_TRIM, TFLAG_SEND_WRITE_ZEROES,
@@ -16,7 +15,7 @@ pub struct Export {
     /// The name clients ask for.
     pub name: String,
     /// The image.
-    pub image: Arc<dyn BlockImage>,
+    pub image: Arc<dyn ExportImage>,
 }
 
 /// The exports of a server (non-empty, unique names). The first export is also the default one
@@ -28,7 +27,7 @@ pub struct Exports {
 
 impl Exports {
     /// Validates and builds the table.
-    pub fn new(exports: Vec<(String, Arc<dyn BlockImage>)>) -> Result<Self> {
+    pub fn new(exports: Vec<(String, Arc<dyn ExportImage>)>) -> Result<Self> {
         if exports.is_empty() {
             return Err(NbdError::Config("at least one export is required".into()));
         }

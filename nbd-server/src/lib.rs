@@ -2,7 +2,8 @@
 //! `qemu-img`, qemu itself, fio's nbd engine, the kernel's `nbd-client` — can read and write a
 //! journaled (and so mirrored) image.
 //!
-//! The server is generic over [`journal_client::image::BlockImage`]: it exports plain images and
+//! The server is generic over [`ExportImage`] (read, write, discard, write-same, flush, size),
+//! which every [`journal_client::image::BlockImage`] implements: it exports plain images and
 //! journaled images alike. Protocol coverage: fixed newstyle negotiation (`NBD_OPT_GO`, `INFO`,
 //! `EXPORT_NAME`, `LIST`, `ABORT`; everything else, structured replies included, is refused with
 //! `NBD_REP_ERR_UNSUP`), simple replies, and the commands READ, WRITE, FLUSH, TRIM,
@@ -26,6 +27,7 @@ pub mod connection;
 mod error;
 pub mod export;
 pub mod handshake;
+pub mod image;
 mod options;
 pub mod protocol;
 mod server;
@@ -34,6 +36,7 @@ mod stream;
 pub use connection::ConnectionStats;
 pub use error::{NbdError, Result};
 pub use export::{Export, Exports};
+pub use image::{export_block_image, BlockImageExport, ExportError, ExportImage};
 pub use options::ServerOptions;
 pub use server::{ListenAddr, NbdServer, RunningServer, ServeSummary, ShutdownHandle};
 pub use stream::NbdStream;

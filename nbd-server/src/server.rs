@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use journal_client::image::BlockImage;
+
+use crate::image::{export_block_image, ExportImage};
 use parking_lot::Mutex;
 
 use crate::connection::serve_connection;
@@ -115,6 +117,19 @@ impl NbdServer {
     pub fn bind(
         addr: ListenAddr,
         exports: Vec<(String, Arc<dyn BlockImage>)>,
+        options: ServerOptions,
+    ) -> Result<Self> {
+        let exports = exports
+            .into_iter()
+            .map(|(n, i)| (n, export_block_image(i)))
+            .collect();
+        Self::bind_exports(addr, exports, options)
+    }
+
+    /// Like [`NbdServer::bind`], for any [`ExportImage`] (e.g. a journaled image adapter).
+    pub fn bind_exports(
+        addr: ListenAddr,
+        exports: Vec<(String, Arc<dyn ExportImage>)>,
         options: ServerOptions,
     ) -> Result<Self> {
         options.validate()?;
