@@ -23,15 +23,19 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use journal_client::recorder::AdvanceHook;
+use journal_client::{JournalSettings, Recorder, RecorderConfig, RecorderError};
 use journal_core::client_data::{ClientData, ClientMeta};
+use journal_core::commit::CommitTracker;
 use journal_core::encoding::{Decode, Encode, UTime};
 use journal_core::entry::Entry;
 use journal_core::event::{Event, EventEntry};
-use journal_core::header::JournalHeader;
-use journal_core::layout::data_oid;
+use journal_core::header::{JournalHeader, ObjectSetPosition};
+use journal_core::layout::{data_oid, Layout};
 use journal_core::snap_namespace::SnapshotNamespace;
 use journal_core::tag_data::{TagData, TagPredecessor};
 use object_store_trait::{AppendGuard, ObjectStore};
+use parking_lot::Mutex;
 
 use common::{base_store, conf_path};
 
@@ -124,24 +128,33 @@ fn events() -> (Vec<Event>, Vec<u8>) {
     (evs, image)
 }
 
-#[test]
-fn librbd_replays_a_journal_written_by_rbdj() {
-    let Some(base) = base_store("librbd_replays_a_journal_written_by_rbdj") else {
-        return;
-    };
+/// A fresh journaled image (journal order `order`) and a new local tag on it, allocated by rbdj.
+struct Target {
+    store: Arc<dyn ObjectStore>,
+    pool_id: i64,
+    image: String,
+    image_id: String,
+    header: JournalHeader,
+    layout: Layout,
+    tag_tid: u64,
+}
+
+fn prepare(base: &rados_store::RadosStore, tag: &str, journal_object_size: &str) -> Target {
     let store: Arc<dyn ObjectStore> = Arc::new(base.with_namespace("").unwrap());
     let pool_id = base.pool_id().unwrap();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let image = format!("ours{}x{:x}", std::process::id(), nanos & 0xffff_ffff);
+    let image = format!("{tag}{}x{:x}", std::process::id(), nanos & 0xffff_ffff);
     rbd(&[
         "create",
         "--size",
         "8M",
         "--image-feature",
         "layering,exclusive-lock,journaling",
+        "--journal-object-size",
+        journal_object_size,
         &image,
     ]);
     let info: serde_json::Value =
@@ -174,34 +187,34 @@ fn librbd_replays_a_journal_written_by_rbdj() {
     let tag = header
         .allocate_tag(meta.tag_class, tag_data.to_bytes())
         .unwrap();
-
-    let (events, expected_image) = events();
-    let mut payloads = Vec::new();
-    for (tid, event) in events.into_iter().enumerate() {
-        let tid = tid as u64;
-        let payload = EventEntry::new(
-            event,
-            UTime {
-                sec: 1_790_000_000 + tid as u32,
-                nsec: 0,
-            },
-        )
-        .to_bytes();
-        let entry = Entry::new(tag.tid, tid, payload.clone()).to_bytes();
-        let oid = data_oid(
-            pool_id,
-            &image_id,
-            layout.object_number(0, layout.splay_offset(tid)),
-        );
-        store
-            .append(&oid, &[entry], &AppendGuard::soft_max(layout.soft_limit()))
-            .unwrap();
-        payloads.push(payload);
+    Target {
+        store,
+        pool_id,
+        image,
+        image_id,
+        header,
+        layout,
+        tag_tid: tag.tid,
     }
+}
 
+fn payload(tid: u64, event: Event) -> Bytes {
+    EventEntry::new(
+        event,
+        UTime {
+            sec: 1_790_000_000 + tid as u32,
+            nsec: 0,
+        },
+    )
+    .to_bytes()
+}
+
+/// Ceph's tools and librbd's replay against what rbdj wrote (`payloads` in tid order).
+fn verify_with_ceph(t: &Target, payloads: &[Bytes], expected_image: &[u8]) {
+    let image = t.image.as_str();
     // Ceph's reader accepts every entry.
     let inspect =
-        String::from_utf8(rbd(&["journal", "inspect", "--verbose", "--image", &image])).unwrap();
+        String::from_utf8(rbd(&["journal", "inspect", "--verbose", "--image", image])).unwrap();
     let summary = format!("{} entries inspected, 0 errors", payloads.len());
     assert!(inspect.contains(&summary), "inspect said:\n{inspect}");
 
@@ -211,7 +224,7 @@ fn librbd_replays_a_journal_written_by_rbdj() {
         "journal",
         "export",
         "--image",
-        &image,
+        image,
         "--path",
         export_path.to_str().unwrap(),
     ]);
@@ -220,14 +233,14 @@ fn librbd_replays_a_journal_written_by_rbdj() {
     let mut lines = export.split_terminator('\n');
     assert_eq!(
         lines.next(),
-        Some(format!("# journal_id: {image_id}").as_str())
+        Some(format!("# journal_id: {}", t.image_id).as_str())
     );
     let records: Vec<serde_json::Value> = lines
         .map(|l| serde_json::from_str(l.split_once(' ').unwrap().1).unwrap())
         .collect();
     assert_eq!(records.len(), payloads.len());
-    for (i, (rec, payload)) in records.iter().zip(&payloads).enumerate() {
-        assert_eq!(rec["tag_id"], tag.tid, "record {i}");
+    for (i, (rec, payload)) in records.iter().zip(payloads).enumerate() {
+        assert_eq!(rec["tag_id"], t.tag_tid, "record {i}");
         assert_eq!(rec["commit_tid"], i as u64 + 1, "record {i}");
         let event = EventEntry::from_bytes(payload.clone()).unwrap();
         assert_eq!(rec["type"], event.event.event_type(), "record {i}");
@@ -249,7 +262,7 @@ img.lock_release()
 img.close(); io.close(); cl.shutdown()
 "#;
     let out = Command::new("/usr/bin/python3")
-        .args(["-c", script, &image])
+        .args(["-c", script, image])
         .env("CEPH_CONF", conf_path().unwrap())
         .output()
         .expect("run /usr/bin/python3 (python3-rbd)");
@@ -258,23 +271,47 @@ img.close(); io.close(); cl.shutdown()
         "lock acquisition (replay) failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-
     let raw_path = std::env::temp_dir().join(format!("{image}.raw"));
-    rbd(&["export", &image, raw_path.to_str().unwrap()]);
+    rbd(&["export", image, raw_path.to_str().unwrap()]);
     let raw = std::fs::read(&raw_path).unwrap();
     let _ = std::fs::remove_file(&raw_path);
-    assert_eq!(
-        raw.len(),
-        expected_image.len(),
-        "image size after the Resize event"
-    );
-    if let Some(at) = raw.iter().zip(&expected_image).position(|(a, b)| a != b) {
+    assert_eq!(raw.len(), expected_image.len(), "image size after replay");
+    if let Some(at) = raw.iter().zip(expected_image).position(|(a, b)| a != b) {
         panic!("rbd export differs from the expected image at byte {at}");
     }
-    let meta = String::from_utf8(rbd(&["image-meta", "get", &image, "rbdj.k"])).unwrap();
+}
+
+#[test]
+fn librbd_replays_a_journal_written_by_rbdj() {
+    let Some(base) = base_store("librbd_replays_a_journal_written_by_rbdj") else {
+        return;
+    };
+    let t = prepare(base, "ours", "16M");
+    let (events, expected_image) = events();
+    let mut payloads = Vec::new();
+    for (tid, event) in events.into_iter().enumerate() {
+        let tid = tid as u64;
+        let payload = payload(tid, event);
+        let entry = Entry::new(t.tag_tid, tid, payload.clone()).to_bytes();
+        let oid = data_oid(
+            t.pool_id,
+            &t.image_id,
+            t.layout.object_number(0, t.layout.splay_offset(tid)),
+        );
+        t.store
+            .append(
+                &oid,
+                &[entry],
+                &AppendGuard::soft_max(t.layout.soft_limit()),
+            )
+            .unwrap();
+        payloads.push(payload);
+    }
+    verify_with_ceph(&t, &payloads, &expected_image);
+    let meta = String::from_utf8(rbd(&["image-meta", "get", &t.image, "rbdj.k"])).unwrap();
     assert_eq!(meta.trim_end(), "written by rbdj");
     let snaps: serde_json::Value =
-        serde_json::from_slice(&rbd(&["snap", "ls", "--format", "json", &image])).unwrap();
+        serde_json::from_slice(&rbd(&["snap", "ls", "--format", "json", &t.image])).unwrap();
     let names: Vec<&str> = snaps
         .as_array()
         .unwrap()
@@ -282,6 +319,68 @@ img.close(); io.close(); cl.shutdown()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["rbdjsnap"]);
+}
+
+/// journal-client's `Recorder` (group commit, fenced appends, set rollover through Overflow and
+/// `set_active_set`) writing on RADOS into 4 KiB journal objects; Ceph reads and replays it.
+#[test]
+fn librbd_replays_a_journal_written_by_rbdj_recorder() {
+    let Some(base) = base_store("librbd_replays_a_journal_written_by_rbdj_recorder") else {
+        return;
+    };
+    let t = prepare(base, "rec", "4K");
+    assert_eq!(t.layout.order, 12);
+    let config = RecorderConfig {
+        journal_id: t.image_id.clone(),
+        name_pool_id: t.pool_id,
+        layout: t.layout,
+        tag_tid: t.tag_tid,
+        active_set: t.header.get_active_set().unwrap(),
+        fenced: true,
+        settings: JournalSettings::default(),
+    };
+    let tracker = Arc::new(Mutex::new(CommitTracker::new(
+        t.layout.splay_width,
+        ObjectSetPosition::default(),
+    )));
+    let header = t.header.clone();
+    let advance: AdvanceHook = Arc::new(move |set| match header.set_active_set(set) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_stale() => Ok(()),
+        Err(e) => Err(RecorderError::Header {
+            detail: e.to_string(),
+            errno: e.errno(),
+        }),
+    });
+    let recorder = Recorder::start(Arc::clone(&t.store), config, tracker, advance).unwrap();
+    let mut image = vec![0u8; (8 * MIB) as usize];
+    let mut payloads = Vec::new();
+    let mut futures = Vec::new();
+    for i in 0..60u64 {
+        let len = 900 + (i as usize * 613) % 2800;
+        let offset = (i * 104_729) % (8 * MIB - 4096);
+        let event = if i % 15 == 14 {
+            Event::AioFlush
+        } else {
+            let data = pattern(100 + i as u8, len);
+            image[offset as usize..offset as usize + len].copy_from_slice(&data);
+            write(offset, data)
+        };
+        let p = payload(i, event);
+        futures.push(recorder.append(p.clone()).unwrap());
+        payloads.push(p);
+    }
+    recorder.flush().unwrap();
+    for f in &futures {
+        f.wait().unwrap();
+    }
+    recorder.shutdown();
+    let active = t.header.get_active_set().unwrap();
+    assert!(
+        active >= 3,
+        "the recorder rolled over several sets (active set {active})"
+    );
+    verify_with_ceph(&t, &payloads, &image);
 }
 
 /// Standard base64 with padding, written independently of the code under test.
