@@ -103,14 +103,18 @@ impl JournalHeader {
     }
 
     /// Allocates a tag by the protocol of §9.1: read `next_tag_tid`, `tag_create` it, and start
-    /// again when another client got there first ([`HeaderError::Stale`]). Returns the stored tag
+    /// again when another client got there first ([`HeaderError::Stale`], or
+    /// [`HeaderError::Exists`] when the other client's tag is already stored under the tid we
+    /// read — Ceph's `tag_create` checks existence first). Returns the stored tag
     /// (for [`TAG_CLASS_NEW`], with the class that was assigned). Watchers are notified.
     pub fn allocate_tag(&self, tag_class: u64, data: Bytes) -> HeaderResult<Tag> {
         let mut backoff = Backoff::new(&self.options);
         for _ in 0..self.options.max_attempts {
             let tid = self.get_next_tag_tid()?;
             match self.tag_create(tid, tag_class, data.clone()) {
-                Err(HeaderError::Stale { .. }) => backoff.pause(),
+                // Another allocator took `tid` between our read and our create: `tag_create`
+                // reports that as -EEXIST (the tag now exists) or -ESTALE (next_tag_tid moved).
+                Err(HeaderError::Stale { .. } | HeaderError::Exists { .. }) => backoff.pause(),
                 other => return other,
             }
         }
