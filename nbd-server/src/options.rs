@@ -26,6 +26,9 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Flush the export when a connection ends (however it ends). Default: true.
     pub flush_on_disconnect: bool,
+    /// A client that sends nothing for this long during negotiation is disconnected (`None`: wait
+    /// forever). The transmission phase has no idle limit. Default: 30 s.
+    pub handshake_timeout: Option<Duration>,
     /// How often the accept loop checks its shutdown flag. Default: 20 ms.
     pub accept_poll_interval: Duration,
 }
@@ -40,6 +43,7 @@ impl Default for ServerOptions {
             max_connections: 64,
             read_only: false,
             flush_on_disconnect: true,
+            handshake_timeout: Some(Duration::from_secs(30)),
             accept_poll_interval: Duration::from_millis(20),
         }
     }
@@ -72,6 +76,11 @@ impl ServerOptions {
         if self.max_connections == 0 {
             return Err(NbdError::Config(
                 "max_connections must be at least 1".into(),
+            ));
+        }
+        if self.handshake_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(NbdError::Config(
+                "handshake_timeout must be positive".into(),
             ));
         }
         if self.accept_poll_interval.is_zero() {

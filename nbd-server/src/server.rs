@@ -310,7 +310,15 @@ fn run_connection(
     shutdown: &AtomicBool,
     shared: &Shared,
 ) {
-    let export = match negotiate(&mut stream, exports, options, shutdown) {
+    if let Err(e) = stream.set_read_timeout(options.handshake_timeout) {
+        tracing::warn!(error = %e, "could not set the handshake timeout");
+    }
+    let negotiated = negotiate(&mut stream, exports, options, shutdown);
+    if let Err(e) = stream.set_read_timeout(None) {
+        tracing::warn!(error = %e, "could not clear the handshake timeout");
+        return;
+    }
+    let export = match negotiated {
         Ok(Negotiated::Transmission(export)) => export,
         Ok(Negotiated::Closed) => return,
         Err(e) => {

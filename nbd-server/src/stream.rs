@@ -3,6 +3,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 /// A connected client socket.
 #[derive(Debug)]
@@ -28,6 +29,14 @@ impl NbdStream {
             NbdStream::Tcp(s) => s.shutdown(how),
             NbdStream::Unix(s) => s.shutdown(how),
         };
+    }
+
+    /// Sets (or clears) the read timeout.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            NbdStream::Tcp(s) => s.set_read_timeout(timeout),
+            NbdStream::Unix(s) => s.set_read_timeout(timeout),
+        }
     }
 
     /// Puts the socket in blocking mode and, for TCP, disables Nagle's algorithm (replies are

@@ -400,3 +400,19 @@ fn read_only_exports_refuse_writes_with_eperm() {
     assert_eq!(image.read(0, 4).unwrap().as_ref(), &[0; 4]);
     server.shutdown().unwrap();
 }
+
+#[test]
+fn a_silent_client_is_dropped_after_the_handshake_timeout() {
+    let image = Arc::new(MemImage::new("disk", SIZE));
+    let options = ServerOptions {
+        handshake_timeout: Some(std::time::Duration::from_millis(100)),
+        ..ServerOptions::default()
+    };
+    let (server, port) = start(vec![("disk", image)], options);
+    // Sends the client flags, then nothing: the server gives up (the client's own read timeout
+    // is 10 s, far longer).
+    let mut c = RawClient::negotiated(port);
+    assert!(c.closed_by_server());
+    let summary = server.shutdown().unwrap();
+    assert_eq!(summary.connections, 1);
+}
