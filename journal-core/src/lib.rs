@@ -9,6 +9,7 @@
 //!   and cls_rbd's snapshot namespaces.
 //! * [`header`]: header records and the `journal` object-class operations.
 //! * [`commit`]: commit-position bookkeeping (commit tids folded into a client's position).
+//! * [`player`]: the journal reader (replay order, tag rules, live tailing, bounded memory).
 //!
 //! The byte layouts are written up in `docs/format.md`.
 //!
@@ -56,6 +57,7 @@ mod error;
 pub mod event;
 pub mod header;
 pub mod layout;
+pub mod player;
 pub mod snap_namespace;
 pub mod tag_data;
 
