@@ -19,13 +19,13 @@ use std::path::Path;
 fn golden_rich_librbd_journal_round_trips() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rich-librbd");
     let cap = capture::Capture::load(&dir);
-    assert_eq!(cap.objects.len(), 12);
+    assert_eq!(cap.objects.len(), 48);
     let stats = cap.check();
     // What the capture holds (counted when it was made, see the README).
-    assert_eq!(stats.entries, 45);
-    assert_eq!(stats.entry_tags, (1..=9).collect());
-    assert_eq!(stats.header_tags, 10);
-    assert_eq!(stats.max_object, 15);
+    assert_eq!(stats.entries, 111);
+    assert_eq!(stats.entry_tags, (1..=10).collect());
+    assert_eq!(stats.header_tags, 11);
+    assert_eq!(stats.max_object, 81);
     assert_eq!(stats.clients, ["", "HOLD"]);
     let kinds: Vec<&str> = stats.events.iter().copied().collect();
     assert_eq!(

@@ -2,12 +2,14 @@
 """Write a journal through real librbd (Ceph 16.2) that is richer than the shared vectors:
 several tags (mirror demote/promote), small journal objects (order 12, so many object sets),
 data writes of several sizes, flush, discard, write-zeroes, snapshot create/rename/protect/
-unprotect/remove, metadata set/remove, resize, feature update and an image rename.
+unprotect/remove, metadata set/remove, resize, feature update, `rbd bench` with 4 writer threads
+and an image rename.
 A never-committing client 'HOLD' is registered first so nothing is trimmed.
 usage: make_rich_journal.py IMAGE   (CEPH_CONF set; pool 'rbd'); prints the image (journal) id."""
 import hashlib
 import os
 import struct
+import subprocess
 import sys
 
 import rados
@@ -69,6 +71,11 @@ img.mirror_image_promote(False)
 img.write(pat('e', 3000), 5 * 4096 + 11)
 img.flush()
 img.close()
+# Many writers: rbd bench's 4 concurrent threads (sequential, non-overlapping 4 KiB writes).
+subprocess.run(['rbd', '-c', os.environ['CEPH_CONF'], 'bench', '--io-type', 'write',
+                '--io-size', '4096', '--io-threads', '4', '--io-total', '131072',
+                '--io-pattern', 'seq', 'rbd/' + name],
+               check=True, stdout=subprocess.DEVNULL)
 r.rename(io, name, name + '-renamed')
 img = rbd.Image(io, name + '-renamed')
 img.write(pat('f', 700), 9 * 4096)
