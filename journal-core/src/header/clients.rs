@@ -58,7 +58,10 @@ impl JournalHeader {
             let client = Client {
                 id: id.to_owned(),
                 data: data.clone(),
-                commit_position: initial_commit_position(&clients),
+                commit_position: initial_commit_position(
+                    &clients,
+                    self.options.register_skips_disconnected,
+                ),
                 state: ClientState::Connected,
             };
             batch.set(key.clone(), client.to_bytes());

@@ -85,10 +85,14 @@ pub fn visible_tags(
 /// The commit position a newly registered client starts from (§4.2), given the existing clients
 /// in id order: empty if any client has an empty position; otherwise the whole position list of
 /// the client whose most recent position is smallest by `(tag_tid, entry_tid)` (the first in id
-/// order on a tie). Disconnected clients count too, as in the Ceph code the spec was read from.
-pub fn initial_commit_position(clients: &[Client]) -> ObjectSetPosition {
+/// order on a tie). With `skip_disconnected` false, disconnected clients count too, as in the
+/// Ceph code the spec was read from; later Ceph code skips them (spec §17).
+pub fn initial_commit_position(clients: &[Client], skip_disconnected: bool) -> ObjectSetPosition {
     let mut best: Option<&ObjectSetPosition> = None;
     for client in clients {
+        if skip_disconnected && client.state == ClientState::Disconnected {
+            continue;
+        }
         let Some(first) = client.commit_position.first() else {
             return ObjectSetPosition::default();
         };
@@ -217,15 +221,25 @@ mod tests {
         let c = with("c", vec![pos(2, 1)]);
         // b's most recent (1, 9) is the smallest by (tag, entry): its whole list is copied.
         assert_eq!(
-            initial_commit_position(&[a.clone(), b.clone(), c.clone()]),
+            initial_commit_position(&[a.clone(), b.clone(), c.clone()], false),
             b.commit_position
         );
         assert_eq!(
-            initial_commit_position(&[a.clone(), c]),
+            initial_commit_position(&[a.clone(), c], false),
             ObjectSetPosition::new(vec![pos(2, 1)])
         );
         let empty = with("e", vec![]);
-        assert!(initial_commit_position(&[a, b, empty]).is_empty());
-        assert!(initial_commit_position(&[]).is_empty());
+        assert!(initial_commit_position(&[a.clone(), b.clone(), empty.clone()], false).is_empty());
+        assert!(initial_commit_position(&[], false).is_empty());
+        // A disconnected client that never committed blocks only under the snapshot rule.
+        let gone = Client {
+            state: ClientState::Disconnected,
+            ..empty
+        };
+        assert!(initial_commit_position(&[a.clone(), gone.clone()], false).is_empty());
+        assert_eq!(
+            initial_commit_position(&[a.clone(), gone], true),
+            a.commit_position
+        );
     }
 }

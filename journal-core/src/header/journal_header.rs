@@ -56,6 +56,10 @@ pub struct HeaderOptions {
     pub backoff_initial_us: u64,
     /// Largest back-off, in microseconds. Default: 10 000.
     pub backoff_max_us: u64,
+    /// Whether `client_register` ignores disconnected clients when choosing the new client's
+    /// initial commit position (later Ceph code does; the Pacific code the spec was read from
+    /// does not — spec §17). Default: `false`.
+    pub register_skips_disconnected: bool,
 }
 
 impl Default for HeaderOptions {
@@ -64,6 +68,7 @@ impl Default for HeaderOptions {
             max_attempts: 200,
             backoff_initial_us: 50,
             backoff_max_us: 10_000,
+            register_skips_disconnected: false,
         }
     }
 }
