@@ -1,0 +1,26 @@
+//! Serves an in-memory image over NBD until stdin closes (for manual testing and
+//! `qemu-img bench`). Usage: `cargo run --release -p rbdj-nbd --example serve_mem -- [PORT] [SIZE_MIB]`
+//! then e.g. `qemu-img bench -f raw -w -s 4k -c 100000 -d 16 nbd://127.0.0.1:PORT/disk`.
+
+use std::error::Error;
+use std::io::Read;
+use std::sync::Arc;
+
+use journal_client::image::{BlockImage, MemImage};
+use rbdj_nbd::{ListenAddr, NbdServer, ServerOptions};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().map(|p| p.parse()).transpose()?.unwrap_or(10809);
+    let size_mib: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(256);
+    let image: Arc<dyn BlockImage> = Arc::new(MemImage::new("disk", size_mib << 20));
+    let addr = ListenAddr::Tcp(format!("127.0.0.1:{port}").parse()?);
+    let server = NbdServer::bind(addr, vec![("disk".into(), image)], ServerOptions::default())?;
+    let running = server.spawn()?;
+    println!("serving nbd://{}/disk; close stdin to stop", running.addr());
+    let mut sink = Vec::new();
+    std::io::stdin().read_to_end(&mut sink)?;
+    let summary = running.shutdown()?;
+    println!("{summary:?}");
+    Ok(())
+}
