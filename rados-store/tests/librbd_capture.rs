@@ -4,8 +4,8 @@
 //! every value, entry and event must decode in journal-core and re-encode byte-for-byte; Ceph's
 //! `rbd journal export` must list the same payloads.
 //!
-//! Then their journal, our replay: the entries, in journal order, go through journal-client's
-//! `EventApplier` (librbd's replay rules) into a `MemImage` of the image's creation size, which
+//! Then their journal, our replay: journal-core's `Player` reads the journal from RADOS and the
+//! entries, in its order, go through journal-client's `EventApplier` (librbd's replay rules) into a `MemImage` of the image's creation size, which
 //! must equal `rbd export` of the image byte-for-byte, with the same size and snapshots.
 //!
 //! `RBDJ_WRITE_GOLDEN=DIR` also saves the capture under DIR (how `tests/data/rich-librbd` was
@@ -30,6 +30,8 @@ use journal_client::image::{BlockImage, MemImage};
 use journal_core::encoding::Decode;
 use journal_core::entry::scan_object;
 use journal_core::event::EventEntry;
+use journal_core::header::JournalHeader;
+use journal_core::player::{JournalInfo, Player, PlayerEvent, PlayerOptions};
 use object_store_trait::{ObjectStore, ObjectStoreExt};
 
 use common::capture::Capture;
@@ -132,38 +134,58 @@ fn librbd_rich_journal_round_trips() {
         assert!(stats.events.contains(kind), "no {kind} event: {stats:?}");
     }
     assert_eq!(stats.clients, ["", "HOLD"]);
-    replay_matches_rbd_export(&cap, &format!("{image}-renamed"), &conf);
+    replay_matches_rbd_export(
+        Arc::new(store.with_namespace("").unwrap()),
+        &cap,
+        &format!("{image}-renamed"),
+        &conf,
+    );
     if let Some(dir) = std::env::var_os("RBDJ_WRITE_GOLDEN") {
         cap.save(Path::new(&dir));
         eprintln!("golden capture written to {dir:?}");
     }
 }
 
-/// Replays every captured entry with journal-client's applier onto a zeroed 16 MiB MemImage (the
-/// workload's creation size) and compares with Ceph's `rbd export` of the image.
-fn replay_matches_rbd_export(cap: &Capture, image: &str, conf: &str) {
-    // Journal order for a single writer whose tags follow each other: by (tag, entry tid).
-    // (journal-core's Player was not available when this was written; spec §10 gives the same
-    // order for such a journal.)
-    let mut entries = Vec::new();
-    for data in cap.objects.values() {
-        for s in scan_object(data, 0).entries {
-            entries.push(s.entry);
-        }
-    }
-    entries.sort_by_key(|e| (e.tag_tid, e.entry_tid));
+/// Replays the journal, read from RADOS by journal-core's `Player` (one-shot, from the never-
+/// committing HOLD client's position, i.e. the start), with journal-client's applier onto a
+/// zeroed 16 MiB MemImage (the workload's creation size), and compares with Ceph's `rbd export`.
+/// The entries the player delivers must be exactly the captured ones, in (tag, entry) order.
+fn replay_matches_rbd_export(store: Arc<dyn ObjectStore>, cap: &Capture, image: &str, conf: &str) {
+    let header = JournalHeader::new(Arc::clone(&store), cap.pool_id, &cap.journal_id);
+    let info = JournalInfo {
+        journal_id: cap.journal_id.clone(),
+        pool_id_for_names: cap.pool_id,
+        layout: header.get_immutable_metadata().unwrap().layout().unwrap(),
+        active_set: header.get_active_set().unwrap(),
+    };
+    let hold = header.get_client("HOLD").unwrap();
+    let mut player = Player::new(store, info, &hold.commit_position, PlayerOptions::default());
     let mem: Arc<dyn BlockImage> = Arc::new(MemImage::new(image, 16 << 20));
     let mut applier = EventApplier::new(Arc::clone(&mem), ApplyOptions::default());
+    let mut played = Vec::new();
     let mut applied = 0;
-    for (i, e) in entries.iter().enumerate() {
-        let event = EventEntry::from_bytes(e.data.clone()).unwrap().event;
+    while let PlayerEvent::Entry(e) = player.next().unwrap() {
+        let event = EventEntry::from_bytes(e.entry.data.clone()).unwrap().event;
+        let i = played.len();
         applied += applier
             .apply(i, &event)
             .unwrap_or_else(|err| panic!("entry {i} ({}): {err}", event.name()))
             .len();
+        played.push((e.entry.tag_tid, e.entry.entry_tid));
     }
     applied += applier.finish(false).unwrap().len();
-    assert_eq!(applied, entries.len(), "every entry applied");
+    assert_eq!(applied, played.len(), "every entry applied");
+    let mut captured = Vec::new();
+    for data in cap.objects.values() {
+        for s in scan_object(data, 0).entries {
+            captured.push((s.entry.tag_tid, s.entry.entry_tid));
+        }
+    }
+    captured.sort_unstable();
+    assert_eq!(
+        played, captured,
+        "the player delivers every entry, in journal order"
+    );
 
     let raw_path = std::env::temp_dir().join(format!("{image}.raw"));
     let out = Command::new("rbd")
