@@ -1,6 +1,7 @@
 //! Error types of the crate.
 
 use journal_core::header::HeaderError;
+use journal_core::player::PlayerError;
 use journal_core::DecodeError;
 use object_store_trait::StoreError;
 
@@ -105,6 +106,9 @@ pub enum JournalClientError {
     /// A header operation failed.
     #[error("journal header: {0}")]
     Header(#[from] HeaderError),
+    /// Reading the journal failed.
+    #[error("journal player: {0}")]
+    Player(#[from] PlayerError),
     /// A journal record did not decode.
     #[error("decode: {0}")]
     Decode(#[from] DecodeError),

@@ -35,7 +35,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use journal_core::commit::CommitTracker;
 use journal_core::layout::data_oid;
-use journal_core::{Entry, Layout};
+use journal_core::Layout;
 use object_store_trait::{AppendGuard, ObjectStore};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -43,6 +43,7 @@ use crate::append_future::AppendFuture;
 use crate::error::RecorderError;
 use crate::fence::{append_guard, claim_object, is_fence_failure, ClaimError};
 use crate::object_recorder::{ObjectQueue, PendingEntry, SendPolicy};
+use crate::prepared_entry::PreparedEntry;
 use crate::settings::JournalSettings;
 
 /// Called (from a worker thread, with no lock held) to move the header's active set to the given
@@ -172,16 +173,23 @@ impl Recorder {
         })
     }
 
-    /// Queues `payload` as the next entry. Never blocks on I/O.
+    /// Queues `payload` as the next entry (copying it into the framed entry). Never blocks on
+    /// I/O.
     pub fn append(&self, payload: Bytes) -> Result<AppendFuture, RecorderError> {
+        self.append_prepared(PreparedEntry::from_payload(&payload))
+    }
+
+    /// Queues an entry framed around its payload by [`PreparedEntry::encode`] (no copy). Never
+    /// blocks on I/O.
+    pub fn append_prepared(&self, prepared: PreparedEntry) -> Result<AppendFuture, RecorderError> {
         let s = &self.shared;
         let max = s
             .config
             .layout
             .max_payload(s.config.settings.max_payload_bytes);
-        if payload.len() > max {
+        if prepared.payload_len() > max {
             return Err(RecorderError::TooLarge {
-                len: payload.len(),
+                len: prepared.payload_len(),
                 max,
             });
         }
@@ -198,19 +206,29 @@ impl Recorder {
         let offset = layout.splay_offset(tid);
         let object_number = layout.object_number(st.set, offset);
         let commit_tid = s.tracker.lock().allocate(object_number, s.tag_tid, tid);
-        let bytes = Entry::new(s.tag_tid, tid, payload).to_bytes();
+        let bytes = prepared.seal(s.tag_tid, tid);
         let entry = PendingEntry {
             entry_tid: tid,
             bytes,
             commit_tid,
             queued_at: Instant::now(),
         };
-        if let Some(q) = st.offsets.get_mut(usize::from(offset)) {
+        // Wake the worker only when it has something to decide: a batch reached a batching
+        // threshold, or an age timer must start. Otherwise the entry is sent by whoever waits
+        // for it (leader/follower group commit, no thread hand-off on the ack path).
+        let policy = s.policy(&st);
+        let settings = &s.config.settings;
+        let wake = st.offsets.get_mut(usize::from(offset)).is_some_and(|q| {
+            let first = q.queue.is_empty();
             q.push(entry);
-        }
+            (policy.batching && q.ready(settings, policy, Instant::now()))
+                || (first && settings.flush_age.is_some())
+        });
         drop(st);
-        if let Some(cv) = s.work.get(usize::from(offset)) {
-            cv.notify_one();
+        if wake {
+            if let Some(cv) = s.work.get(usize::from(offset)) {
+                cv.notify_one();
+            }
         }
         Ok(AppendFuture {
             shared: Arc::clone(s),
@@ -223,7 +241,6 @@ impl Recorder {
     /// Sends everything queued now and waits until it is durable.
     pub fn flush(&self) -> Result<(), RecorderError> {
         let target = self.shared.state.lock().next_tid;
-        self.shared.flush_to(target);
         match target.checked_sub(1) {
             Some(last) => self.shared.wait_durable(last),
             None => self.failure().map_or(Ok(()), Err),
@@ -332,13 +349,20 @@ impl Shared {
         Self::poll_locked(&self.state.lock(), tid)
     }
 
+    /// Forces entry `tid` and everything before it out and waits until it is complete. The
+    /// waiting thread sends ready batches itself when no append is in flight for their object
+    /// (leader/follower): a lone writer never hands off to a worker, concurrent writers share
+    /// appends.
     pub(crate) fn wait_durable(&self, tid: u64) -> Result<(), RecorderError> {
         let mut st = self.state.lock();
+        st.flush_target = st.flush_target.max(tid.saturating_add(1));
         loop {
             if let Some(r) = Self::poll_locked(&st, tid) {
                 return r;
             }
-            self.done.wait(&mut st);
+            if !help(self, &mut st) {
+                self.done.wait(&mut st);
+            }
         }
     }
 
@@ -404,6 +428,11 @@ fn worker(s: &Shared, o: usize) {
             continue;
         }
         let Some(q) = st.offsets.get(o) else { return };
+        if q.in_flight {
+            // A waiting thread is sending for this offset.
+            cv.wait(&mut st);
+            continue;
+        }
         let below = match st.closing_at {
             Some(at) if q.sendable_before(at) => at,
             Some(at) => {
@@ -449,6 +478,28 @@ fn worker(s: &Shared, o: usize) {
         }
         send(s, &mut st, o, &oid, limit, below);
     }
+}
+
+/// A waiting thread's share of the work: claim or send the queue of one object whose front is
+/// below the flush target and which has no append in flight. Set closing is left to workers.
+fn help(s: &Shared, st: &mut MutexGuard<'_, State>) -> bool {
+    if st.failed.is_some() || st.closing_at.is_some() || st.advancing {
+        return false;
+    }
+    let target = st.flush_target;
+    let found = st
+        .offsets
+        .iter()
+        .position(|q| !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target));
+    let Some(o) = found else { return false };
+    let offset = u8::try_from(o).unwrap_or(u8::MAX);
+    let oid = s.oid(s.config.layout.object_number(st.set, offset));
+    if s.config.fenced && st.offsets.get(o).is_some_and(|q| !q.fenced) {
+        claim(s, st, o, &oid);
+    } else {
+        send(s, st, o, &oid, s.config.layout.soft_limit(), u64::MAX);
+    }
+    true
 }
 
 /// Closes the current set at entry tid `at` (keeping an earlier cut).

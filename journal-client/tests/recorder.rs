@@ -63,13 +63,17 @@ fn payload(i: u64, len: usize) -> Bytes {
 #[test]
 fn concurrent_appends_are_group_committed_in_layout_order() {
     let store = Arc::new(GateStore::new());
+    // With store latency, entries queued while an append is in flight share the next append.
+    // Sixteen synchronous writers over two objects: about eight per object, so while one
+    // append is in flight the others' entries queue up behind it.
+    store.append_latency_us.store(200, Ordering::SeqCst);
     let (hook, sets) = recording_hook();
-    let rec = Arc::new(Recorder::start(store.clone(), config(24, 4, 7), tracker(4), hook).unwrap());
-    let threads: Vec<_> = (0..8)
+    let rec = Arc::new(Recorder::start(store.clone(), config(24, 2, 7), tracker(2), hook).unwrap());
+    let threads: Vec<_> = (0..16)
         .map(|t| {
             let rec = rec.clone();
             std::thread::spawn(move || {
-                for i in 0..200u64 {
+                for i in 0..100u64 {
                     let f = rec.append(payload(t * 1000 + i, 100)).unwrap();
                     f.wait().unwrap();
                     assert!(f.poll().unwrap().is_ok());
@@ -83,10 +87,7 @@ fn concurrent_appends_are_group_committed_in_layout_order() {
     rec.flush().unwrap();
     let objects = journal_objects(store.as_ref(), 3, "img");
     assert!(sets.lock().is_empty());
-    assert_eq!(
-        objects.keys().copied().collect::<Vec<_>>(),
-        vec![0, 1, 2, 3]
-    );
+    assert_eq!(objects.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
     let mut all = Vec::new();
     for (n, entries) in &objects {
         let tids: Vec<u64> = entries.iter().map(|e| e.entry_tid).collect();
@@ -95,7 +96,7 @@ fn concurrent_appends_are_group_committed_in_layout_order() {
             "object {n} out of order"
         );
         assert!(
-            tids.iter().all(|t| t % 4 == *n),
+            tids.iter().all(|t| t % 2 == *n),
             "object {n} holds a foreign splay offset"
         );
         assert!(entries.iter().all(|e| e.tag_tid == 7));
@@ -103,10 +104,10 @@ fn concurrent_appends_are_group_committed_in_layout_order() {
     }
     all.sort_unstable();
     assert_eq!(all, (0..1600).collect::<Vec<_>>());
-    // Group commit: 8 writers waiting concurrently share appends (plus 4 fence claims aside).
+    // Group commit: writers waiting concurrently share appends.
     let appends = store.appends.load(Ordering::SeqCst);
     assert!(
-        appends < 1600,
+        appends < 800,
         "no batching: {appends} appends for 1600 entries"
     );
 }

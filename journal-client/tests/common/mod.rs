@@ -30,6 +30,8 @@ pub struct GateStore {
     released: Condvar,
     /// Fail every append once `appends` reaches this number.
     fail_from: AtomicU64,
+    /// Microseconds each append takes (a store with latency, as RADOS has).
+    pub append_latency_us: AtomicU64,
 }
 
 impl GateStore {
@@ -61,6 +63,10 @@ impl ObjectStore for GateStore {
             while held.iter().any(|o| o == oid) {
                 self.released.wait(&mut held);
             }
+        }
+        let latency = self.append_latency_us.load(Ordering::SeqCst);
+        if latency > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(latency));
         }
         let n = self.appends.fetch_add(1, Ordering::SeqCst);
         if n >= self.fail_from.load(Ordering::SeqCst) {

@@ -1,0 +1,684 @@
+//! [`JournaledImage`]: any [`BlockImage`] behind a Ceph-format journal.
+//!
+//! # Write path
+//!
+//! 1. The request becomes journal events (writes split into `AioWrite`s of at most
+//!    `max_payload − 44` data bytes, like librbd), framed on the caller's thread.
+//! 2. Under the submit lock (no I/O): the entries are queued on the [`Recorder`], the request
+//!    gets the next journal-order sequence number, its effect is put in the read overlay, and it
+//!    is sent to the applier's bounded channel — so channel order is journal order.
+//! 3. The caller waits for its last entry's [`crate::AppendFuture`]: durable and everything
+//!    before it durable. **That is the acknowledgement.**
+//! 4. The applier thread applies the request to the image in journal order, then marks its
+//!    entries committed (a failed data write leaves them uncommitted and stops the applier).
+//! 5. The commit thread writes the image client's position every `commit_age` (after an image
+//!    flush) and trims.
+//!
+//! Reads lay the overlay of acknowledged-but-unapplied IO over the image bytes
+//! (read-your-writes). Maintenance ops quiesce IO, record the op event, wait until earlier IO
+//! is applied, execute, and record `OpFinish(result)`, as librbd does (§12.3).
+
+mod applier;
+mod committer;
+mod overlay;
+mod recovery;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use crossbeam_channel::{bounded, unbounded, Sender};
+use journal_core::commit::CommitTracker;
+use journal_core::encoding::{Encode, UTime};
+use journal_core::event::AIO_WRITE_EVENT_FIXED_OVERHEAD;
+use journal_core::header::{HeaderError, JournalHeader, ObjectSetPosition};
+use journal_core::snap_namespace::SnapshotNamespace;
+use journal_core::{Event, EventEntry, Layout};
+use object_store_trait::ObjectStore;
+use parking_lot::{Condvar, Mutex};
+
+use crate::append_future::AppendFuture;
+use crate::apply::execute_op;
+use crate::error::{JournalClientError, RecorderError, Result};
+use crate::image::{check_range, BlockImage, ImageError};
+use crate::prepared_entry::PreparedEntry;
+use crate::recorder::{AdvanceHook, Recorder, RecorderConfig};
+use crate::settings::JournalSettings;
+use applier::{ApplyItem, ApplyKind};
+use committer::CommitCmd;
+use overlay::{lay_over, Overlay, PendingIo, Snapshot};
+
+/// The image's own journal client id.
+pub const IMAGE_CLIENT_ID: &str = "";
+
+struct Submit {
+    next_seq: u64,
+    next_op_tid: u64,
+    op_in_progress: bool,
+    size: u64,
+    apply_tx: Option<Sender<ApplyItem>>,
+}
+
+struct AppliedState {
+    through: u64,
+    failure: Option<String>,
+}
+
+/// State shared with the background threads.
+pub(crate) struct Inner {
+    pub(crate) image: Arc<dyn BlockImage>,
+    pub(crate) header: JournalHeader,
+    pub(crate) layout: Layout,
+    pub(crate) settings: JournalSettings,
+    pub(crate) tracker: Arc<Mutex<CommitTracker>>,
+    pub(crate) last_written: Mutex<ObjectSetPosition>,
+    pub(crate) overlay: Mutex<Overlay>,
+    recorder: Recorder,
+    submit: Mutex<Submit>,
+    submit_cv: Condvar,
+    applied: Mutex<AppliedState>,
+    applied_cv: Condvar,
+}
+
+impl Inner {
+    /// Records that request `seq` was applied (or dropped), or that applying it failed.
+    pub(crate) fn finish_apply(&self, seq: u64, failure: Option<String>) {
+        let mut a = self.applied.lock();
+        match failure {
+            None => a.through = a.through.max(seq + 1),
+            Some(f) => {
+                a.failure.get_or_insert(f);
+            }
+        }
+        drop(a);
+        self.applied_cv.notify_all();
+    }
+
+    pub(crate) fn apply_failure(&self) -> Option<String> {
+        self.applied.lock().failure.clone()
+    }
+
+    /// Waits until every request with a sequence number below `seq` is applied.
+    fn wait_applied(&self, seq: u64) -> Result<()> {
+        let mut a = self.applied.lock();
+        loop {
+            if a.through >= seq {
+                return Ok(());
+            }
+            if let Some(f) = &a.failure {
+                return Err(JournalClientError::Stopped(f.clone()));
+            }
+            self.applied_cv.wait(&mut a);
+        }
+    }
+}
+
+/// A block image whose every mutation is journaled first (see the module docs).
+pub struct JournaledImage {
+    inner: Arc<Inner>,
+    commit_tx: Sender<CommitCmd>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    replayed: u64,
+    journal_id: String,
+}
+
+impl std::fmt::Debug for JournaledImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournaledImage")
+            .field("journal_id", &self.journal_id)
+            .field("tag_tid", &self.inner.recorder.tag_tid())
+            .finish_non_exhaustive()
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map_err(|e| JournalClientError::Stopped(format!("cannot start {name}: {e}")))
+}
+
+impl JournaledImage {
+    /// Opens (creating if needed) journal `journal_id` in `store` for writing to `image`:
+    /// takes ownership with a new tag (fencing any older writer), replays entries the image has
+    /// not applied yet, and starts the recorder, applier and commit threads.
+    pub fn open(
+        store: Arc<dyn ObjectStore>,
+        journal_id: &str,
+        image: Arc<dyn BlockImage>,
+        settings: JournalSettings,
+    ) -> Result<JournaledImage> {
+        settings.validate()?;
+        let opened = recovery::open(&store, journal_id, &image, &settings)?;
+        let tag = opened.tag_tid;
+        let tracker = Arc::new(Mutex::new(opened.tracker));
+        let hook_header = opened.header.clone();
+        let hook: AdvanceHook = Arc::new(move |set| match hook_header.set_active_set(set) {
+            Ok(()) | Err(HeaderError::Stale { .. }) => Ok(()),
+            Err(e) => Err(RecorderError::header(tag, &e)),
+        });
+        let config = RecorderConfig {
+            journal_id: journal_id.to_owned(),
+            name_pool_id: settings.name_pool_id,
+            layout: opened.layout,
+            tag_tid: tag,
+            active_set: opened.active_set,
+            fenced: true,
+            settings: settings.clone(),
+        };
+        let recorder = Recorder::start(store, config, Arc::clone(&tracker), hook)?;
+        let (apply_tx, apply_rx) = bounded(settings.apply_queue_depth);
+        let (commit_tx, commit_rx) = unbounded();
+        let size = image.size();
+        let inner = Arc::new(Inner {
+            image,
+            header: opened.header,
+            layout: opened.layout,
+            settings: settings.clone(),
+            tracker,
+            last_written: Mutex::new(opened.position),
+            overlay: Mutex::new(Overlay::default()),
+            recorder,
+            submit: Mutex::new(Submit {
+                next_seq: 0,
+                next_op_tid: 1,
+                op_in_progress: false,
+                size,
+                apply_tx: Some(apply_tx),
+            }),
+            submit_cv: Condvar::new(),
+            applied: Mutex::new(AppliedState {
+                through: 0,
+                failure: None,
+            }),
+            applied_cv: Condvar::new(),
+        });
+        let a = Arc::clone(&inner);
+        let applier = spawn("rbdj-applier", move || applier::run(&a, &apply_rx))?;
+        let c = Arc::clone(&inner);
+        let age = settings.commit_age;
+        let committer = spawn("rbdj-commit", move || committer::run(&c, &commit_rx, age))?;
+        Ok(JournaledImage {
+            inner,
+            commit_tx,
+            threads: Mutex::new(vec![applier, committer]),
+            replayed: opened.replayed,
+            journal_id: journal_id.to_owned(),
+        })
+    }
+
+    /// Entries replayed into the image when it was opened.
+    pub fn replayed_entries(&self) -> u64 {
+        self.replayed
+    }
+
+    /// The writer's tag.
+    pub fn tag_tid(&self) -> u64 {
+        self.inner.recorder.tag_tid()
+    }
+
+    /// The object set appended to.
+    pub fn active_set(&self) -> u64 {
+        self.inner.recorder.active_set()
+    }
+
+    /// The image client's position as folded so far (written every `commit_age`).
+    pub fn commit_position(&self) -> ObjectSetPosition {
+        self.inner.tracker.lock().position()
+    }
+
+    /// The wrapped image (reading it directly bypasses the overlay).
+    pub fn image(&self) -> &Arc<dyn BlockImage> {
+        &self.inner.image
+    }
+
+    /// The journal header handle (fenced on this writer's tag).
+    pub fn header(&self) -> &JournalHeader {
+        &self.inner.header
+    }
+
+    /// Current size.
+    pub fn size(&self) -> u64 {
+        self.inner.submit.lock().size
+    }
+
+    fn check_io(&self) -> Result<()> {
+        if let Some(e) = self.inner.recorder.failure() {
+            return Err(RecorderError::Poisoned(Box::new(e)).into());
+        }
+        if let Some(f) = self.inner.apply_failure() {
+            return Err(JournalClientError::Stopped(f));
+        }
+        Ok(())
+    }
+
+    fn max_payload(&self) -> usize {
+        self.inner
+            .layout
+            .max_payload(self.inner.settings.max_payload_bytes)
+    }
+
+    /// Journals `events` as one request; returns its last entry's future.
+    fn submit(
+        &self,
+        range: Option<(u64, u64)>,
+        events: Vec<Event>,
+        pending: Option<PendingIo>,
+        kind: impl FnOnce(Vec<Event>) -> ApplyKind,
+    ) -> Result<AppendFuture> {
+        self.check_io()?;
+        let now = UTime::now();
+        let payloads: Vec<PreparedEntry> = events
+            .iter()
+            .map(|e| {
+                let hint = match e {
+                    Event::AioWrite { data, .. } => data.len() + AIO_WRITE_EVENT_FIXED_OVERHEAD,
+                    _ => 128,
+                };
+                PreparedEntry::encode(&EventEntry::new(e.clone(), now), hint)
+            })
+            .collect();
+        let inner = &self.inner;
+        let mut sub = inner.submit.lock();
+        while sub.op_in_progress {
+            inner.submit_cv.wait(&mut sub);
+        }
+        if let Some((offset, len)) = range {
+            check_range(offset, len, sub.size)?;
+        }
+        let tx = sub
+            .apply_tx
+            .clone()
+            .ok_or_else(|| JournalClientError::Stopped("image is closed".into()))?;
+        let mut futures = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            futures.push(inner.recorder.append_prepared(p)?);
+        }
+        let last = futures.last().cloned().ok_or_else(|| {
+            JournalClientError::Image(ImageError::InvalidArgument("empty request".into()))
+        })?;
+        let seq = sub.next_seq;
+        sub.next_seq += 1;
+        if let Some(p) = pending {
+            inner.overlay.lock().insert(seq, p);
+        }
+        let item = ApplyItem {
+            seq,
+            last: last.clone(),
+            commit_tids: futures.iter().map(AppendFuture::commit_tid).collect(),
+            kind: kind(events),
+        };
+        tx.send(item)
+            .map_err(|_| JournalClientError::Stopped("applier stopped".into()))?;
+        drop(sub);
+        Ok(last)
+    }
+
+    /// Writes `data` at `offset`; returns once the write is durable in the journal.
+    pub fn write(&self, offset: u64, data: Bytes) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk = self
+            .max_payload()
+            .saturating_sub(AIO_WRITE_EVENT_FIXED_OVERHEAD)
+            .max(1);
+        let mut events = Vec::with_capacity(data.len().div_ceil(chunk));
+        let mut at = 0usize;
+        while at < data.len() {
+            let n = chunk.min(data.len() - at);
+            events.push(Event::AioWrite {
+                offset: offset + at as u64,
+                length: n as u64,
+                data: data.slice(at..at + n),
+            });
+            at += n;
+        }
+        let len = data.len() as u64;
+        let pending = PendingIo::Write { offset, data };
+        let f = self.submit(Some((offset, len)), events, Some(pending), ApplyKind::Io)?;
+        Ok(f.wait()?)
+    }
+
+    /// Discards (zeroes) `len` bytes at `offset`.
+    pub fn discard(&self, offset: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let event = Event::AioDiscard {
+            offset,
+            length: len,
+            discard_granularity_bytes: 0,
+        };
+        let f = self.submit(
+            Some((offset, len)),
+            vec![event],
+            Some(PendingIo::Zero { offset, len }),
+            ApplyKind::Io,
+        )?;
+        Ok(f.wait()?)
+    }
+
+    fn check_fits(&self, extra: usize) -> Result<()> {
+        let max = self.max_payload();
+        if AIO_WRITE_EVENT_FIXED_OVERHEAD + extra > max {
+            return Err(ImageError::InvalidArgument(format!(
+                "request needs a {} byte entry, more than {max}",
+                AIO_WRITE_EVENT_FIXED_OVERHEAD + extra
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Fills `len` bytes at `offset` with `pattern`.
+    pub fn write_same(&self, offset: u64, len: u64, pattern: Bytes) -> Result<()> {
+        let plen = pattern.len() as u64;
+        if plen == 0 || !len.is_multiple_of(plen) {
+            return Err(ImageError::InvalidArgument(
+                "length is not a multiple of the pattern".into(),
+            )
+            .into());
+        }
+        self.check_fits(pattern.len())?;
+        let event = Event::AioWriteSame {
+            offset,
+            length: len,
+            data: pattern.clone(),
+        };
+        let pending = PendingIo::Same {
+            offset,
+            len,
+            pattern,
+        };
+        let f = self.submit(
+            Some((offset, len)),
+            vec![event],
+            Some(pending),
+            ApplyKind::Io,
+        )?;
+        Ok(f.wait()?)
+    }
+
+    /// Writes `data` at `offset` if the image holds `cmp` there; a mismatch fails with
+    /// [`ImageError::CompareMismatch`] (the event is still journaled and committed, as in librbd).
+    pub fn compare_and_write(&self, offset: u64, cmp: Bytes, data: Bytes) -> Result<()> {
+        if cmp.len() != data.len() || cmp.is_empty() {
+            return Err(
+                ImageError::InvalidArgument("compare and write lengths differ".into()).into(),
+            );
+        }
+        self.check_fits(2 * cmp.len() + 4)?;
+        let len = cmp.len() as u64;
+        let event = Event::AioCompareAndWrite {
+            offset,
+            length: len,
+            cmp_data: cmp.clone(),
+            write_data: data.clone(),
+        };
+        let (reply, result) = bounded(1);
+        let kind = |_| ApplyKind::CompareAndWrite {
+            offset,
+            cmp,
+            data,
+            reply,
+        };
+        let f = self.submit(
+            Some((offset, len)),
+            vec![event],
+            Some(PendingIo::Conditional { offset, len }),
+            kind,
+        )?;
+        f.wait()?;
+        match result.recv() {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(JournalClientError::Stopped("applier stopped".into())),
+        }
+    }
+
+    /// Records an `AioFlush` and returns when every earlier acknowledged write is durable in the
+    /// journal (they are at acknowledgement already). The first flush switches batching on.
+    pub fn flush(&self) -> Result<()> {
+        let f = self.submit(None, vec![Event::AioFlush], None, |_| ApplyKind::Flush)?;
+        self.inner.recorder.enable_batching();
+        Ok(f.wait()?)
+    }
+
+    /// Reads `len` bytes at `offset`, including acknowledged writes not yet applied.
+    pub fn read(&self, offset: u64, len: u64) -> Result<Bytes> {
+        check_range(offset, len, self.size())?;
+        loop {
+            let snapshot = self.inner.overlay.lock().snapshot(offset, len);
+            match snapshot {
+                Snapshot::WaitFor(seq) => self.inner.wait_applied(seq + 1)?,
+                Snapshot::Items(items) => {
+                    let base = self.inner.image.read(offset, len)?;
+                    return Ok(lay_over(base, offset, &items));
+                }
+            }
+        }
+    }
+
+    /// Acknowledged (or in-flight) IO requests not yet applied to the image.
+    pub fn pending_requests(&self) -> usize {
+        self.inner.overlay.lock().len()
+    }
+
+    /// Waits until every acknowledged request is applied to the image.
+    pub fn wait_applied(&self) -> Result<()> {
+        let target = self.inner.submit.lock().next_seq;
+        self.inner.wait_applied(target)
+    }
+
+    /// Writes the image client's commit position now (after an image flush) and trims.
+    pub fn flush_commit_position(&self) -> Result<()> {
+        let (tx, rx) = bounded(1);
+        self.commit_tx
+            .send(CommitCmd::Flush(tx))
+            .map_err(|_| JournalClientError::Stopped("commit thread stopped".into()))?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(JournalClientError::Stopped(e)),
+            Err(_) => Err(JournalClientError::Stopped("commit thread stopped".into())),
+        }
+    }
+
+    /// Runs a maintenance op the librbd way (§12.3).
+    fn run_op(&self, event: impl FnOnce(u64) -> Event) -> Result<()> {
+        self.check_io()?;
+        let inner = &self.inner;
+        let mut sub = inner.submit.lock();
+        while sub.op_in_progress {
+            inner.submit_cv.wait(&mut sub);
+        }
+        if sub.apply_tx.is_none() {
+            return Err(JournalClientError::Stopped("image is closed".into()));
+        }
+        sub.op_in_progress = true;
+        let op_tid = sub.next_op_tid;
+        sub.next_op_tid += 1;
+        let barrier = sub.next_seq;
+        let event = event(op_tid);
+        let appended = inner
+            .recorder
+            .append(EventEntry::new(event.clone(), UTime::now()).to_bytes());
+        drop(sub);
+        let result = appended
+            .map_err(JournalClientError::from)
+            .and_then(|f| self.op_body(&f, op_tid, &event, barrier));
+        let mut sub = inner.submit.lock();
+        sub.op_in_progress = false;
+        sub.size = inner.image.size();
+        drop(sub);
+        inner.submit_cv.notify_all();
+        result
+    }
+
+    fn op_body(&self, op: &AppendFuture, op_tid: u64, event: &Event, barrier: u64) -> Result<()> {
+        op.wait()?;
+        self.inner.wait_applied(barrier)?;
+        self.flush_commit_position()?;
+        let r = execute_op(self.inner.image.as_ref(), event);
+        let result = r.as_ref().err().map_or(0, ImageError::errno);
+        let finish = EventEntry::new(Event::OpFinish { op_tid, result }, UTime::now());
+        let fin = self.inner.recorder.append(finish.to_bytes())?;
+        fin.wait()?;
+        {
+            let mut tracker = self.inner.tracker.lock();
+            let _ = tracker.committed(op.commit_tid());
+            let _ = tracker.committed(fin.commit_tid());
+        }
+        self.flush_commit_position()?;
+        Ok(r?)
+    }
+
+    /// Creates a snapshot.
+    pub fn snap_create(&self, name: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::SnapCreate {
+            op_tid,
+            snap_name: name.to_owned(),
+            namespace: SnapshotNamespace::User,
+        })
+    }
+
+    /// Removes a snapshot.
+    pub fn snap_remove(&self, name: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::SnapRemove {
+            op_tid,
+            snap_name: name.to_owned(),
+            namespace: SnapshotNamespace::User,
+        })
+    }
+
+    /// Renames a snapshot.
+    pub fn snap_rename(&self, src: &str, dst: &str) -> Result<()> {
+        let src_snap_id = self
+            .inner
+            .image
+            .snap_list()?
+            .into_iter()
+            .find(|s| s.name == src)
+            .map_or(0, |s| s.id);
+        self.run_op(|op_tid| Event::SnapRename {
+            op_tid,
+            dst_snap_name: dst.to_owned(),
+            src_snap_id,
+            src_snap_name: src.to_owned(),
+        })
+    }
+
+    /// Protects a snapshot.
+    pub fn snap_protect(&self, name: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::SnapProtect {
+            op_tid,
+            snap_name: name.to_owned(),
+            namespace: SnapshotNamespace::User,
+        })
+    }
+
+    /// Unprotects a snapshot.
+    pub fn snap_unprotect(&self, name: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::SnapUnprotect {
+            op_tid,
+            snap_name: name.to_owned(),
+            namespace: SnapshotNamespace::User,
+        })
+    }
+
+    /// Rolls the image back to a snapshot.
+    pub fn snap_rollback(&self, name: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::SnapRollback {
+            op_tid,
+            snap_name: name.to_owned(),
+            namespace: SnapshotNamespace::User,
+        })
+    }
+
+    /// Sets the snapshot limit.
+    pub fn snap_set_limit(&self, limit: u64) -> Result<()> {
+        self.run_op(|op_tid| Event::SnapLimit { op_tid, limit })
+    }
+
+    /// Resizes the image.
+    pub fn resize(&self, size: u64) -> Result<()> {
+        self.run_op(|op_tid| Event::Resize { op_tid, size })
+    }
+
+    /// Renames the image.
+    pub fn rename(&self, name: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::Rename {
+            op_tid,
+            image_name: name.to_owned(),
+        })
+    }
+
+    /// Flattens the image (fails with `-EINVAL` for an image without parent).
+    pub fn flatten(&self) -> Result<()> {
+        self.run_op(|op_tid| Event::Flatten { op_tid })
+    }
+
+    /// Sets or clears feature bits.
+    pub fn update_features(&self, features: u64, enabled: bool) -> Result<()> {
+        self.run_op(|op_tid| Event::UpdateFeatures {
+            op_tid,
+            features,
+            enabled,
+        })
+    }
+
+    /// Sets an image-meta key.
+    pub fn metadata_set(&self, key: &str, value: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::MetadataSet {
+            op_tid,
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+
+    /// Removes an image-meta key.
+    pub fn metadata_remove(&self, key: &str) -> Result<()> {
+        self.run_op(|op_tid| Event::MetadataRemove {
+            op_tid,
+            key: key.to_owned(),
+        })
+    }
+
+    /// Sends every queued entry, applies every acknowledged request, writes the commit position
+    /// and stops the threads. Idempotent; IO afterwards fails with
+    /// [`JournalClientError::Stopped`].
+    pub fn close(&self) -> Result<()> {
+        let tx = {
+            let mut sub = self.inner.submit.lock();
+            while sub.op_in_progress {
+                self.inner.submit_cv.wait(&mut sub);
+            }
+            sub.apply_tx.take()
+        };
+        let Some(tx) = tx else { return Ok(()) };
+        let flushed = self.inner.recorder.flush();
+        drop(tx);
+        let _ = self.commit_tx.send(CommitCmd::Shutdown);
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let mut panicked = false;
+        for t in threads {
+            panicked |= t.join().is_err();
+        }
+        self.inner.recorder.shutdown();
+        flushed?;
+        if panicked {
+            return Err(JournalClientError::Stopped(
+                "a background thread panicked".into(),
+            ));
+        }
+        if let Some(f) = self.inner.apply_failure() {
+            return Err(JournalClientError::Stopped(f));
+        }
+        committer::commit_and_trim(&self.inner)
+    }
+}
+
+impl Drop for JournaledImage {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
