@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use journal_core::header::{ObjectPosition, ObjectSetPosition};
+use journal_core::header::{HeaderError, JournalHeader, ObjectPosition, ObjectSetPosition};
 use journal_core::layout::Layout;
-use journal_core::player::{JournalInfo, Player, PlayerEvent, PlayerOptions};
-use object_store_trait::{AppendGuard, MemStore, ObjectStore};
+use journal_core::player::{JournalInfo, Player, PlayerError, PlayerEvent, PlayerOptions};
+use object_store_trait::{AppendGuard, MemStore, ObjectStore, OmapBatch};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/librbd-basic")
@@ -165,4 +165,38 @@ fn from_a_mid_position_exactly_the_suffix_is_delivered() {
             .collect();
         assert_eq!(got, want[m as usize + 1..].to_vec(), "after entry {m}");
     }
+}
+
+/// The real header omap loaded too: `Player::open` takes the layout, active set and commit
+/// positions from Ceph's own header records.
+#[test]
+fn open_from_the_real_header() {
+    let store = store();
+    let mut batch = OmapBatch::new();
+    for f in std::fs::read_dir(dir().join("header-omap")).unwrap() {
+        let f = f.unwrap();
+        let key = f.file_name().into_string().unwrap();
+        batch.set(&key, Bytes::from(std::fs::read(f.path()).unwrap()));
+    }
+    store.omap_apply("journal.101b91743424", &batch).unwrap();
+    let store: Arc<dyn ObjectStore> = store;
+    let header = JournalHeader::new(store, 1, "101b91743424");
+
+    // The image client committed everything.
+    let mut p = Player::open(&header, "", PlayerOptions::default()).unwrap();
+    assert_eq!(p.active_tag(), Some(1));
+    assert_eq!(p.next().unwrap(), PlayerEvent::End);
+
+    // HOLD never committed: all of Ceph's export, in order.
+    let mut p = Player::open(&header, "HOLD", PlayerOptions::default()).unwrap();
+    let mut got = Vec::new();
+    while let PlayerEvent::Entry(e) = p.next().unwrap() {
+        got.push((e.entry.tag_tid, e.entry.data));
+    }
+    assert_eq!(got, export_records());
+
+    assert!(matches!(
+        Player::open(&header, "nobody", PlayerOptions::default()),
+        Err(PlayerError::Header(HeaderError::NotFound { .. }))
+    ));
 }

@@ -2,11 +2,15 @@
 
 use object_store_trait::StoreError;
 
+use crate::header::HeaderError;
+use crate::layout::LayoutError;
+
 /// A playback failure.
 ///
 /// [`PlayerError::MissingEntry`] and [`PlayerError::Corrupt`] are final: the player returns the
 /// same error from every later call. [`PlayerError::Store`] is not: nothing was consumed by the
-/// failed read, and calling [`super::Player::next`] again retries it.
+/// failed read, and calling [`super::Player::next`] again retries it. [`PlayerError::Header`] and
+/// [`PlayerError::Layout`] come only from [`super::Player::open`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlayerError {
@@ -42,6 +46,12 @@ pub enum PlayerError {
         #[source]
         source: StoreError,
     },
+    /// Reading the header failed ([`super::Player::open`]).
+    #[error("reading the journal header: {0}")]
+    Header(#[from] HeaderError),
+    /// The header's order or splay width is not one Ceph accepts ([`super::Player::open`]).
+    #[error("journal layout: {0}")]
+    Layout(#[from] LayoutError),
 }
 
 /// A final error as the player keeps it, to return it again from every later call.
@@ -75,7 +85,7 @@ impl Latched {
                 oid: oid.clone(),
                 offset: *offset,
             }),
-            PlayerError::Store { .. } => None,
+            PlayerError::Store { .. } | PlayerError::Header(_) | PlayerError::Layout(_) => None,
         }
     }
 

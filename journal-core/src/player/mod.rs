@@ -31,6 +31,12 @@
 //! delivered ([`Player::buffered_bytes`]) stay within `prefetch_bytes_max` plus one entry per
 //! offset whose entries exceed a chunk.
 //!
+//! Payloads are zero-copy slices of the chunk they were read in: a consumer that keeps a
+//! delivered entry keeps that chunk (at most one read) alive.
+//!
+//! [`Player::open`] takes the layout, active set and a client's commit position from a
+//! [`JournalHeader`]; [`Player::new`] takes them from the caller.
+//!
 //! The player does not allocate commit tids: a consumer that commits feeds each delivered
 //! [`ReplayEntry`] (with its `object_number`) to a [`crate::commit::CommitTracker`].
 //!
@@ -70,7 +76,7 @@ use std::sync::Arc;
 use object_store_trait::ObjectStore;
 
 use crate::entry::Entry;
-use crate::header::{ObjectPosition, ObjectSetPosition};
+use crate::header::{JournalHeader, ObjectPosition, ObjectSetPosition};
 use crate::layout::{data_oid, Layout};
 
 use error::Latched;
@@ -234,6 +240,32 @@ impl Player {
         }
     }
 
+    /// A player for client `client_id` of the journal behind `header`: reads the layout, the
+    /// active set and the client's commit position from the header, and reads data objects
+    /// from the header's store (a separate data pool is not modelled: data objects live in the
+    /// same store, named with the header's pool id).
+    pub fn open(
+        header: &JournalHeader,
+        client_id: &str,
+        options: PlayerOptions,
+    ) -> Result<Player, PlayerError> {
+        let layout = header.get_immutable_metadata()?.layout()?;
+        let active_set = header.get_active_set()?;
+        let client = header.get_client(client_id)?;
+        let info = JournalInfo {
+            journal_id: header.journal_id().to_owned(),
+            pool_id_for_names: header.name_pool_id(),
+            layout,
+            active_set,
+        };
+        Ok(Player::new(
+            Arc::clone(header.store()),
+            info,
+            &client.commit_position,
+            options,
+        ))
+    }
+
     /// The next entry in replay order, or [`PlayerEvent::End`] when nothing more is available
     /// now. After `End`, calling again re-reads the tails of the open objects (live tailing).
     // Named after the pull of Ceph's `try_pop_front`; it is not an iterator (`End` is not the
@@ -243,7 +275,12 @@ impl Player {
         match &self.state {
             State::Failed(e) => return Err(e.to_error()),
             State::Prefetch => {
-                self.prefetch()?;
+                if let Err(e) = self.prefetch() {
+                    if let Some(latched) = Latched::of(&e) {
+                        self.state = State::Failed(latched);
+                    }
+                    return Err(e);
+                }
                 self.state = State::Playback;
             }
             State::Playback => {
