@@ -1,0 +1,426 @@
+//! The replayer: applies a remote (primary) journal to a local replica image (spec §13.2).
+//!
+//! * Entries come from a [`LivePlayer`] reading the remote journal as the mirror-peer client
+//!   (id = the local site's mirror uuid), starting after that client's commit position.
+//! * Every entry gets a commit tid from a [`CommitTracker`] (with the remote object number it was
+//!   read from). Events go to an [`EventSink`] (the apply engine); it reports an entry applied
+//!   only once the replica image was **flushed** after applying it. Only then is the commit tid
+//!   marked committed, and the folded position is written to the remote header every
+//!   [`ReplayerOptions::commit_interval`] (and at shutdown). A crash therefore never skips an
+//!   event: at worst applied events are applied again, which IO events tolerate.
+//! * The replica is flushed every [`ReplayerOptions::flush_every_entries`] applied IO events, on
+//!   `AioFlush`, every [`ReplayerOptions::flush_interval`] while events are pending, and when
+//!   replay stops.
+//! * **Tag changes**: when an entry carries a new remote tag, pending IO is flushed and a local
+//!   tag is allocated in the replica journal's class with the owner uuids mapped
+//!   ([`crate::tag_chain::map_remote_tag`]), unless the local current tag already is that
+//!   mapping. A remote `<orphan>` tag (the primary was demoted) is copied, its entry
+//!   acknowledged, and replay ends with [`ReplayEnd::RemoteDemoted`].
+//! * After each commit write the replayer runs the remote journal's trimmer, so the primary's
+//!   object sets go once every peer has committed past them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use journal_core::commit::{CommitTid, CommitTracker};
+use journal_core::encoding::Decode;
+use journal_core::event::{Event, EventEntry};
+use journal_core::header::{ClientState, JournalHeader};
+use journal_core::player::ReplayEntry;
+use journal_core::tag_data::TagData;
+use parking_lot::Mutex;
+
+use crate::applier::EventSink;
+use crate::error::{ReplayError, Result};
+use crate::image_journal;
+use crate::live_player::{LiveOptions, LivePlayer};
+use crate::status::{ImageState, ImageStatus, RateMeter};
+use crate::tag_chain;
+
+/// A callback run after each event is applied to the replica (before the flush that makes it
+/// durable): for measurements and tests.
+pub type AppliedHook = Arc<dyn Fn(&EventEntry) + Send + Sync>;
+
+/// Replayer settings.
+#[derive(Clone)]
+pub struct ReplayerOptions {
+    /// Live tailing settings (poll age, prefetch budget).
+    pub live: LiveOptions,
+    /// Flush the replica after this many applied, unflushed IO events. Default 32 (librbd's
+    /// low-water mark).
+    pub flush_every_entries: usize,
+    /// Flush the replica at least this often while events are pending. Default 1 s (Ceph's
+    /// rbd-mirror: 30 s).
+    pub flush_interval: Duration,
+    /// Write the commit position to the remote header at most this often. Default 100 ms
+    /// (Ceph: `rbd_mirror_journal_commit_age`, 5 s).
+    pub commit_interval: Duration,
+    /// Keep the replica this far behind the events' timestamps. Default 0
+    /// (`rbd_mirroring_replay_delay`).
+    pub replay_delay: Duration,
+    /// How often to check the local image (promotion, resync request) and the remote client
+    /// (disconnection). Default 100 ms.
+    pub check_interval: Duration,
+    /// Called after each applied event. Default none.
+    pub on_applied: Option<AppliedHook>,
+    /// Chunks (4 MiB data objects) the replica's write-back cache may hold between flushes
+    /// ([`crate::write_back`]); 0 applies every event straight to the image. Default 16
+    /// (64 MiB).
+    pub write_back_chunks: usize,
+}
+
+impl std::fmt::Debug for ReplayerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayerOptions")
+            .field("live", &self.live)
+            .field("flush_every_entries", &self.flush_every_entries)
+            .field("flush_interval", &self.flush_interval)
+            .field("commit_interval", &self.commit_interval)
+            .field("replay_delay", &self.replay_delay)
+            .field("check_interval", &self.check_interval)
+            .field("write_back_chunks", &self.write_back_chunks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ReplayerOptions {
+    fn default() -> Self {
+        ReplayerOptions {
+            live: LiveOptions::default(),
+            flush_every_entries: 32,
+            flush_interval: Duration::from_secs(1),
+            commit_interval: Duration::from_millis(100),
+            replay_delay: Duration::ZERO,
+            check_interval: Duration::from_millis(100),
+            on_applied: None,
+            write_back_chunks: 16,
+        }
+    }
+}
+
+/// Why [`Replayer::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayEnd {
+    /// The stop flag was raised.
+    Stopped,
+    /// The remote image was demoted; its demotion was copied.
+    RemoteDemoted,
+    /// The local image was promoted.
+    LocalPromoted,
+    /// A resync of the local image was requested.
+    ResyncRequested,
+    /// The mirror client was disconnected from the remote journal.
+    Disconnected,
+}
+
+/// Identifies the two journals a replayer links.
+#[derive(Debug, Clone)]
+pub struct ReplayLink {
+    /// The remote (primary) image's journal.
+    pub remote_header: JournalHeader,
+    /// The local (replica) image's journal.
+    pub local_header: JournalHeader,
+    /// The local site's mirror uuid (our client id on the remote journal).
+    pub local_uuid: String,
+    /// The remote site's mirror uuid.
+    pub remote_uuid: String,
+}
+
+/// Applies a remote journal to a local replica. See the module docs.
+pub struct Replayer {
+    link: ReplayLink,
+    options: ReplayerOptions,
+    live: LivePlayer,
+    tracker: CommitTracker,
+    sink: Box<dyn EventSink>,
+    status: Arc<Mutex<ImageStatus>>,
+    meter: RateMeter,
+    remote_tag: Option<u64>,
+    last_flush: Instant,
+    last_commit: Instant,
+    last_check: Instant,
+    last_behind_check: Instant,
+    last_entry: Option<(u64, u64)>,
+    dirty_commit: bool,
+    /// Watch on the local journal header: a role change (tag allocation) or resync request
+    /// notifies it, and the replayer re-checks before applying the next entry.
+    local_watch: Option<object_store_trait::Watch>,
+}
+
+impl std::fmt::Debug for Replayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replayer")
+            .field("link", &self.link)
+            .field("remote_tag", &self.remote_tag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replayer {
+    /// A replayer starting after the mirror client's commit position on the remote journal.
+    pub fn new(
+        link: ReplayLink,
+        sink: Box<dyn EventSink>,
+        options: ReplayerOptions,
+        status: Arc<Mutex<ImageStatus>>,
+    ) -> Result<Replayer> {
+        let client = link.remote_header.get_client(&link.local_uuid)?;
+        let width = link.remote_header.get_immutable_metadata()?.splay_width;
+        let live = LivePlayer::new(
+            link.remote_header.clone(),
+            &link.local_uuid,
+            &client.commit_position,
+            options.live,
+        )?;
+        let now = Instant::now();
+        let local_watch = link.local_header.watch().ok();
+        Ok(Replayer {
+            local_watch,
+            tracker: CommitTracker::new(width, client.commit_position),
+            link,
+            options,
+            live,
+            sink,
+            status,
+            meter: RateMeter::default(),
+            remote_tag: None,
+            last_flush: now,
+            last_commit: now,
+            last_check: now,
+            last_behind_check: now,
+            last_entry: None,
+            dirty_commit: false,
+        })
+    }
+
+    /// Replays until `stop` is raised or the situation changes (see [`ReplayEnd`]). Flushes
+    /// and commits what was applied before returning, also on error where possible.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<ReplayEnd> {
+        let result = self.run_inner(stop);
+        let flushed = self.flush_and_commit(true);
+        match (result, flushed) {
+            (Ok(end), Ok(())) => Ok(end),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    fn run_inner(&mut self, stop: &AtomicBool) -> Result<ReplayEnd> {
+        self.set_state(ImageState::Replaying, "");
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(ReplayEnd::Stopped);
+            }
+            let local_changed = self.local_watch.as_ref().is_some_and(|w| w.drain() > 0);
+            if local_changed || self.last_check.elapsed() >= self.options.check_interval {
+                self.last_check = Instant::now();
+                if let Some(end) = self.check_roles()? {
+                    return Ok(end);
+                }
+            }
+            let wait = self.options.check_interval.min(self.options.flush_interval);
+            match self.live.next_timeout(wait)? {
+                Some(entry) => {
+                    if let Some(end) = self.handle_entry(entry, stop)? {
+                        return Ok(end);
+                    }
+                }
+                None => {
+                    // Nothing more in the journal now: caught up.
+                    let mut st = self.status.lock();
+                    st.entries_behind = 0;
+                    st.seconds_behind = 0.0;
+                    self.last_behind_check = Instant::now();
+                }
+            }
+            self.periodic()?;
+        }
+    }
+
+    /// Flushes on the interval and writes the commit position on its interval.
+    fn periodic(&mut self) -> Result<()> {
+        if self.sink.unflushed() > 0 && self.last_flush.elapsed() >= self.options.flush_interval {
+            self.flush()?;
+        }
+        if self.dirty_commit && self.last_commit.elapsed() >= self.options.commit_interval {
+            self.write_commit()?;
+        }
+        if self.last_behind_check.elapsed() >= self.options.check_interval {
+            self.last_behind_check = Instant::now();
+            if let Some(behind) = self.entries_behind() {
+                self.status.lock().entries_behind = behind;
+            }
+        }
+        let (eps, bps) = self.meter.rates();
+        let mut st = self.status.lock();
+        st.entries_per_second = eps;
+        st.bytes_per_second = bps;
+        Ok(())
+    }
+
+    fn handle_entry(&mut self, re: ReplayEntry, stop: &AtomicBool) -> Result<Option<ReplayEnd>> {
+        let tag_tid = re.entry.tag_tid;
+        let entry_tid = re.entry.entry_tid;
+        let mut demoted = false;
+        if self.local_watch.as_ref().is_some_and(|w| w.drain() > 0) {
+            self.last_check = Instant::now();
+            if let Some(end) = self.check_roles()? {
+                return Ok(Some(end));
+            }
+        }
+        if self.remote_tag != Some(tag_tid) {
+            demoted = self.change_tag(tag_tid)?;
+            self.remote_tag = Some(tag_tid);
+        }
+        let event = EventEntry::from_bytes(re.entry.data.clone())?;
+        self.wait_for_delay(&event, stop)?;
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Some(ReplayEnd::Stopped));
+        }
+        let token = self.tracker.allocate(re.object_number, tag_tid, entry_tid);
+        let bytes = re.entry.data.len() as u64;
+        let is_flush = matches!(event.event, Event::AioFlush);
+        self.update_lag(&event);
+        let done = self.sink.apply(event.event.clone(), token)?;
+        self.mark_committed(done)?;
+        if let Some(hook) = &self.options.on_applied {
+            hook(&event);
+        }
+        self.meter.record(1, bytes);
+        self.last_entry = Some((tag_tid, entry_tid));
+        self.status.lock().entries_applied += 1;
+        if is_flush || self.sink.unflushed() >= self.options.flush_every_entries {
+            self.flush()?;
+        }
+        if demoted {
+            self.flush_and_commit(true)?;
+            return Ok(Some(ReplayEnd::RemoteDemoted));
+        }
+        Ok(None)
+    }
+
+    /// Handles a new remote tag; returns whether it is the remote's demotion.
+    fn change_tag(&mut self, tag_tid: u64) -> Result<bool> {
+        self.flush()?;
+        let remote = self.link.remote_header.get_tag(tag_tid)?;
+        let remote_data = TagData::from_bytes(remote.data)?;
+        let mapped =
+            tag_chain::map_remote_tag(&remote_data, &self.link.local_uuid, &self.link.remote_uuid);
+        let (_, local_current) = image_journal::current_tag(&self.link.local_header)?;
+        if local_current != mapped {
+            if local_current.is_local_primary() {
+                return Err(ReplayError::WrongRole {
+                    name: self.link.local_header.journal_id().to_owned(),
+                    detail: "local image is primary".into(),
+                });
+            }
+            image_journal::allocate_image_tag(&self.link.local_header, &mapped)?;
+        }
+        Ok(remote_data.is_orphan())
+    }
+
+    fn wait_for_delay(&mut self, event: &EventEntry, stop: &AtomicBool) -> Result<()> {
+        if self.options.replay_delay.is_zero() || event.timestamp.is_zero() {
+            return Ok(());
+        }
+        let due = event.timestamp.as_duration() + self.options.replay_delay;
+        loop {
+            let now = wall_clock();
+            if now >= due || stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(20)));
+            self.periodic()?;
+        }
+    }
+
+    fn update_lag(&mut self, event: &EventEntry) {
+        let mut st = self.status.lock();
+        if !event.timestamp.is_zero() {
+            st.seconds_behind = wall_clock()
+                .saturating_sub(event.timestamp.as_duration())
+                .as_secs_f64();
+        }
+    }
+
+    /// Entry-tid distance to the primary image client's newest committed entry (same tag), or
+    /// that entry's tid + 1 when the primary is on a newer tag.
+    fn entries_behind(&self) -> Option<u64> {
+        let primary = image_journal::image_commit_position(&self.link.remote_header).ok()?;
+        let p = primary.first()?;
+        Some(match self.last_entry {
+            Some((tag, entry)) if tag == p.tag_tid => p.entry_tid.saturating_sub(entry),
+            Some((tag, _)) if tag > p.tag_tid => 0,
+            _ => p.entry_tid + 1,
+        })
+    }
+
+    fn mark_committed(&mut self, done: Vec<CommitTid>) -> Result<()> {
+        for tid in done {
+            self.tracker
+                .committed(tid)
+                .map_err(|e| ReplayError::Invalid(e.to_string()))?;
+            self.dirty_commit = true;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let done = self.sink.flush()?;
+        self.last_flush = Instant::now();
+        self.mark_committed(done)
+    }
+
+    fn flush_and_commit(&mut self, force: bool) -> Result<()> {
+        self.flush()?;
+        if self.dirty_commit || force {
+            self.write_commit()?;
+        }
+        Ok(())
+    }
+
+    fn write_commit(&mut self) -> Result<()> {
+        self.last_commit = Instant::now();
+        self.dirty_commit = false;
+        if let Some(position) = self.tracker.take_if_changed() {
+            self.link
+                .remote_header
+                .client_commit(&self.link.local_uuid, &position)?;
+            self.link.remote_header.trim()?;
+        }
+        Ok(())
+    }
+
+    /// Local promotion, resync request, remote disconnection.
+    fn check_roles(&mut self) -> Result<Option<ReplayEnd>> {
+        let (_, local) = image_journal::current_tag(&self.link.local_header)?;
+        if local.is_local_primary() {
+            return Ok(Some(ReplayEnd::LocalPromoted));
+        }
+        if image_journal::image_client_meta(&self.link.local_header)?.resync_requested {
+            return Ok(Some(ReplayEnd::ResyncRequested));
+        }
+        let client = self.link.remote_header.get_client(&self.link.local_uuid)?;
+        if client.state == ClientState::Disconnected {
+            return Ok(Some(ReplayEnd::Disconnected));
+        }
+        Ok(None)
+    }
+
+    fn set_state(&self, state: ImageState, description: &str) {
+        let mut st = self.status.lock();
+        st.state = state;
+        st.description = description.to_owned();
+    }
+
+    /// The live player's count of notification-driven wake-ups.
+    pub fn notified_wakes(&self) -> u64 {
+        self.live.notified_wakes()
+    }
+}
+
+fn wall_clock() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
