@@ -7,15 +7,17 @@
 //! * **Start** (§10.1): for each splay offset with a recorded position, entries up to and
 //!   including the recorded (tag, entry) are skipped (continuing into the next object of that
 //!   offset if the object does not hold it); offsets without one start at set 0. Playback begins
-//!   at the offset of the newest position, or the one after it if the committed entry was the
-//!   last consumed there.
+//!   at the offset of the newest position, or at the next offset when the entry now at the
+//!   front there has the committed tag (or the object is read out). Like Ceph, this drops the
+//!   rest of the committed tag when a newer tag's entry is at the front there instead (see the
+//!   test `ceph_start_rule_drops_the_rest_of_a_tag`).
 //! * **Round robin** (§10.2): the next entry is the front of the object open at offset `k`, then
 //!   `k := (k+1) mod W`. An object that is read to its end while its set is below the active set
 //!   is replaced by the next object of its offset (`+W`); missing objects read as empty.
 //! * **Tags** (§10.3): stale tags are discarded, a newer tag starting at entry tid 0 becomes
 //!   active (and `k` resets to 0), a newer tag at any other tid ends the old one abruptly, and an
 //!   empty offset finishes the active tag in one-shot mode.
-//! * **Sequence** : within a tag, each delivered entry tid must follow the previous one
+//! * **Sequence**: within a tag, each delivered entry tid must follow the previous one
 //!   ([`PlayerError::MissingEntry`], Ceph's `-ENOMSG`).
 //!
 //! [`PlayerEvent::End`] means "nothing more now". In [`PlayMode::OneShot`] that is the end of
@@ -30,6 +32,20 @@
 //! least 4 KiB, and at least what one incomplete entry needs), so the bytes fetched but not yet
 //! delivered ([`Player::buffered_bytes`]) stay within `prefetch_bytes_max` plus one entry per
 //! offset whose entries exceed a chunk.
+//!
+//! Where this reader knowingly differs from Ceph's:
+//!
+//! * Corruption: Ceph fails the replay as soon as it fetches a corrupt object; this reader
+//!   first delivers the valid entries before the corrupt range and fails with
+//!   [`PlayerError::Corrupt`] when playback needs what lies beyond it.
+//! * Offset 0 showing a newer tag past its entry 0 once the active tag is finished: Ceph's
+//!   reader loops forever; this one fails with [`PlayerError::MissingEntry`] (expected 0).
+//! * Objects are read in chunks as needed instead of whole at once, so a one-shot replay may
+//!   also see entries appended while it runs, and an entry met in a later chunk whose tid is
+//!   not above the entries of its tag already delivered from that object is dropped as a
+//!   duplicate (Ceph reads the whole object first, so a later copy always replaces an earlier
+//!   one that is still queued).
+//! * A live poll re-reads the tails of all W open objects (Ceph: the current one and offset 0).
 //!
 //! Payloads are zero-copy slices of the chunk they were read in: a consumer that keeps a
 //! delivered entry keeps that chunk (at most one read) alive.

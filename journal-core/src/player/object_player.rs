@@ -30,8 +30,10 @@ pub(crate) struct ObjectPlayer {
     entries: VecDeque<Entry>,
     /// Sequence number of the front of `entries` (= entries taken so far).
     popped: u64,
-    /// Sequence number each (tag tid, entry tid) was queued under, including taken ones.
+    /// Sequence number each queued (tag tid, entry tid) was queued under.
     keys: HashMap<(u64, u64), u64>,
+    /// Per tag, the highest entry tid taken from this object.
+    taken_max: HashMap<u64, u64>,
     /// Framed bytes of the queued entries plus the tail.
     buffered: u64,
     /// The last read reached the end of the object (or the object was missing) and no re-read
@@ -56,6 +58,7 @@ impl ObjectPlayer {
             entries: VecDeque::new(),
             popped: 0,
             keys: HashMap::new(),
+            taken_max: HashMap::new(),
             buffered: 0,
             caught_up: false,
             refetch_required: false,
@@ -84,6 +87,12 @@ impl ObjectPlayer {
     pub(crate) fn pop_front(&mut self) -> Option<Entry> {
         let entry = self.entries.pop_front()?;
         self.popped += 1;
+        self.keys.remove(&(entry.tag_tid, entry.entry_tid));
+        let max = self
+            .taken_max
+            .entry(entry.tag_tid)
+            .or_insert(entry.entry_tid);
+        *max = (*max).max(entry.entry_tid);
         self.buffered = self.buffered.saturating_sub(entry.encoded_len() as u64);
         Some(entry)
     }
@@ -193,7 +202,10 @@ impl ObjectPlayer {
     }
 
     /// Queues a decoded entry. A (tag, entry) pair already queued is replaced in place (the
-    /// later copy wins, Ceph's rule); one already taken is dropped, since it was delivered.
+    /// later copy wins, Ceph's rule). An entry whose tid is not above every entry of its tag
+    /// already taken from this object is a copy of a delivered one (entries of a tag are
+    /// appended to an object in tid order) and is dropped; this keeps the bookkeeping to the
+    /// queued entries plus one number per tag.
     fn push(&mut self, entry: Entry) {
         let key = (entry.tag_tid, entry.entry_tid);
         let size = entry.encoded_len() as u64;
@@ -209,6 +221,13 @@ impl ObjectPlayer {
                     .saturating_add(size);
                 *slot = entry;
             }
+            return;
+        }
+        if self
+            .taken_max
+            .get(&entry.tag_tid)
+            .is_some_and(|&max| entry.entry_tid <= max)
+        {
             return;
         }
         let seq = self.popped.saturating_add(self.entries.len() as u64);
