@@ -34,6 +34,9 @@ pub enum ReplayError {
     /// The journaled image layer failed.
     #[error("journaled image: {0}")]
     Journaled(String),
+    /// journal-client's journaled image refused or failed.
+    #[error("journal client: {0}")]
+    Client(#[from] journal_client::JournalClientError),
     /// A named image does not exist.
     #[error("image {name:?} not found")]
     ImageNotFound {

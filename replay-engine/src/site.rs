@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use journal_client::image::{BlockImage, ObjectImage};
+use journal_client::{JournalSettings, JournaledImage};
 use journal_core::header::JournalHeader;
 use object_store_trait::{ObjectStore, OmapBatch};
 
@@ -263,6 +264,27 @@ impl Site {
     /// Opens an image by id (see [`Site::open_image`]).
     pub fn open_image_by_id(&self, id: &str) -> Result<Arc<ObjectImage>> {
         Ok(Arc::new(ObjectImage::open(Arc::clone(&self.store), id)?))
+    }
+
+    /// Opens image `name` for journaled writing through journal-client's [`JournaledImage`]
+    /// (the image must be journaled and primary: a replica refuses local writers). The journal
+    /// object names use this site's pool id whatever `settings.name_pool_id` says.
+    pub fn open_journaled(&self, name: &str, settings: JournalSettings) -> Result<JournaledImage> {
+        let info = self.image_info(name)?;
+        if !info.journaled() {
+            return Err(ReplayError::NotJournaled { name: name.into() });
+        }
+        let image: Arc<dyn BlockImage> = self.open_image_by_id(&info.id)?;
+        let settings = JournalSettings {
+            name_pool_id: self.pool_id,
+            ..settings
+        };
+        Ok(JournaledImage::open(
+            Arc::clone(&self.store),
+            &info.id,
+            image,
+            settings,
+        )?)
     }
 
     /// The journal header handle of image id `id` (journal id = image id).

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
+use journal_client::{JournalSettings, JournaledImage};
 use journal_core::event::Event;
 use object_store_trait::MemStore;
 use parking_lot::Mutex;
@@ -41,15 +42,32 @@ fn sites() -> (Site, Site) {
     (a, b)
 }
 
+/// Something that journals and acknowledges 4 KiB writes.
+trait Writer: Sync {
+    fn put(&self, off: u64, data: Bytes);
+}
+
+impl Writer for PrimaryWriter {
+    fn put(&self, off: u64, data: Bytes) {
+        self.write(off, data);
+    }
+}
+
+impl Writer for JournaledImage {
+    fn put(&self, off: u64, data: Bytes) {
+        self.write(off, data).unwrap();
+    }
+}
+
 /// Writes `n` 4 KiB blocks from `threads` threads as fast as possible; returns writes/s.
-fn ingest(writer: &PrimaryWriter, n: u64, threads: u64, base: u64) -> f64 {
+fn ingest(writer: &dyn Writer, n: u64, threads: u64, base: u64) -> f64 {
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
             s.spawn(move || {
                 for i in (t..n).step_by(threads as usize) {
                     let off = ((base + i) * BLOCK) % IMAGE;
-                    writer.write(off, Bytes::from(vec![(i % 250) as u8 + 1; BLOCK as usize]));
+                    writer.put(off, Bytes::from(vec![(i % 250) as u8 + 1; BLOCK as usize]));
                 }
             });
         }
@@ -75,10 +93,10 @@ fn throughput_and_lag() {
         Duration::from_secs(60)
     ));
     agent.stop();
-    let writer = PrimaryWriter::open(&a, "vol");
+    let writer = a.open_journaled("vol", JournalSettings::default()).unwrap();
     let backlog = 4000u64;
     let ingest_rate = ingest(&writer, backlog, 4, 0);
-    writer.close();
+    writer.close().unwrap();
 
     // 2. Replay of that backlog by a restarted agent.
     let start = Instant::now();
@@ -89,13 +107,17 @@ fn throughput_and_lag() {
     let replay_rate = backlog as f64 / start.elapsed().as_secs_f64();
     agent.stop();
     println!(
-        "ingest: {ingest_rate:.0} writes/s (4 KiB, 4 threads); replay of the {backlog} entry \
+        "ingest (JournaledImage): {ingest_rate:.0} writes/s (4 KiB, 4 threads); replay of the {backlog} entry \
          backlog (incl. agent start): {replay_rate:.0} entries/s; ratio {:.2}",
         replay_rate / ingest_rate
     );
 
     // 3. Lag at half the ingest rate, for two poll ages.
-    for poll in [Duration::from_millis(10), Duration::from_secs(5)] {
+    for (poll, product) in [
+        (Duration::from_millis(10), true),
+        (Duration::from_millis(10), false),
+        (Duration::from_secs(5), false),
+    ] {
         let (a, b) = sites();
         let mut acks: HashMap<u64, Instant> = HashMap::new();
         let applied: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
@@ -118,7 +140,14 @@ fn throughput_and_lag() {
             &zero,
             Duration::from_secs(30)
         ));
-        let writer = PrimaryWriter::open(&a, "vol");
+        // The product writer (JournaledImage) notifies the header only when it commits its
+        // position (every commit_age); the test writer commits every 20 ms, so its header
+        // notifications wake a tailer whose poll age is 5 s.
+        let writer: Box<dyn Writer> = if product {
+            Box::new(a.open_journaled("vol", JournalSettings::default()).unwrap())
+        } else {
+            Box::new(PrimaryWriter::open(&a, "vol"))
+        };
         let interval = Duration::from_secs_f64(2.0 / ingest_rate);
         let n = 2000u64;
         let start = Instant::now();
@@ -128,10 +157,10 @@ fn throughput_and_lag() {
                 std::thread::sleep(d);
             }
             let off = i * BLOCK;
-            writer.write(off, Bytes::from(vec![1u8; BLOCK as usize]));
+            writer.put(off, Bytes::from(vec![1u8; BLOCK as usize]));
             acks.insert(off, Instant::now());
         }
-        writer.close();
+        drop(writer);
         assert!(wait_until(Duration::from_secs(60), || applied.lock().len()
             as u64
             >= n));
@@ -143,8 +172,9 @@ fn throughput_and_lag() {
             .collect();
         l.sort();
         println!(
-            "lag ack->applied at {:.0} writes/s, poll_age {poll:?}: p50 {:?} p99 {:?} max {:?} ({} samples)",
+            "lag ack->applied at {:.0} writes/s, {} writer, poll_age {poll:?}: p50 {:?} p99 {:?} max {:?} ({} samples)",
             ingest_rate / 2.0,
+            if product { "JournaledImage" } else { "test (commits every 20 ms)" },
             percentile(&l, 0.5),
             percentile(&l, 0.99),
             l.last().unwrap(),
@@ -155,9 +185,9 @@ fn throughput_and_lag() {
 
     // 4. Memory: a live player over a large backlog with a 4 MiB prefetch budget.
     let (a, _) = sites();
-    let writer = PrimaryWriter::open(&a, "vol");
+    let writer = a.open_journaled("vol", JournalSettings::default()).unwrap();
     let _ = ingest(&writer, 8192, 4, 0); // 32 MiB of payload
-    writer.close();
+    writer.close().unwrap();
     let id = a.image_id("vol").unwrap();
     let header = a.journal_header(&id);
     header.client_register("reader", Bytes::new()).unwrap();
