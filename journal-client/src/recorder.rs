@@ -5,12 +5,19 @@
 //!
 //! # Threads and group commit
 //!
-//! One worker thread per splay offset owns the appends to that offset's object. Appenders only
-//! frame the entry and queue it (under the state mutex, no I/O). A worker takes everything that
-//! is ready from its queue — as many entries as fit the object — and sends it as **one**
-//! `ObjectStore::append`; whatever arrives while that append is in flight goes into the next one.
-//! So many small appends from many threads become few large store appends, and there is at most
-//! one append in flight per object (which also keeps the object's entries in tid order).
+//! Appenders only frame the entry and queue it on its splay offset (under the state mutex, no
+//! I/O). Sending is leader/follower: a thread that waits for an entry
+//! ([`AppendFuture::wait`], [`Recorder::flush`]) sends, itself, the queue of any object whose
+//! front is due and which has no append in flight — everything ready that fits the object, as
+//! **one** `ObjectStore::append` — and otherwise sleeps until an append completes. Whatever
+//! arrives while an append is in flight goes into the next one, so many small appends from many
+//! threads become few large store appends, a lone writer never hands off to another thread, and
+//! each object has at most one append in flight (which keeps its entries in tid order).
+//!
+//! One worker thread per splay offset covers what no waiter does: batches that reach a
+//! batching threshold (`flush_interval`, `flush_bytes`, also in writethrough mode), `flush_age`
+//! timers, [`AppendFuture::flush`] without a wait, set rollover and the final drain at shutdown.
+//! An entry nobody waits for and no threshold covers is sent at the next flush or shutdown.
 //!
 //! # Durability watermark
 //!
@@ -213,16 +220,19 @@ impl Recorder {
             commit_tid,
             queued_at: Instant::now(),
         };
-        // Wake the worker only when it has something to decide: a batch reached a batching
-        // threshold, or an age timer must start. Otherwise the entry is sent by whoever waits
-        // for it (leader/follower group commit, no thread hand-off on the ack path).
-        let policy = s.policy(&st);
+        // Wake the worker only when it has something to decide: the queue reached a batching
+        // threshold (also in writethrough mode, so entries nobody waits for still stream out),
+        // or an age timer must start. Otherwise the entry is sent by whoever waits for it
+        // (leader/follower group commit: no thread hand-off on the acknowledgement path).
+        let thresholds = SendPolicy {
+            force_below: st.flush_target,
+            batching: true,
+        };
         let settings = &s.config.settings;
         let wake = st.offsets.get_mut(usize::from(offset)).is_some_and(|q| {
             let first = q.queue.is_empty();
             q.push(entry);
-            (policy.batching && q.ready(settings, policy, Instant::now()))
-                || (first && settings.flush_age.is_some())
+            q.ready(settings, thresholds, Instant::now()) || (first && settings.flush_age.is_some())
         });
         drop(st);
         if wake {

@@ -225,3 +225,28 @@ fn overflow_from_the_store_moves_to_the_next_set() {
     // The commit record moved with the entry.
     assert_eq!(trk.lock().record(f.commit_tid()).unwrap().object_number, 2);
 }
+
+#[test]
+fn unwaited_entries_stream_out_once_a_batch_threshold_is_reached() {
+    let store = Arc::new(GateStore::new());
+    let (hook, _) = recording_hook();
+    let mut cfg = config(24, 1, 1);
+    cfg.settings.flush_bytes = std::num::NonZeroU64::new(1000);
+    let rec = Recorder::start(store.clone(), cfg, tracker(1), hook).unwrap();
+    // Nobody waits: 5 x 233 framed bytes pass the 1000-byte threshold and the worker sends.
+    let futures: Vec<_> = (0..5u64)
+        .map(|i| rec.append(payload(i, 200)).unwrap())
+        .collect();
+    let last = futures.last().unwrap();
+    let mut polls = 0;
+    while last.poll().is_none() {
+        polls += 1;
+        assert!(polls < 10_000, "threshold batch never sent");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(
+        store.appends.load(Ordering::SeqCst),
+        1,
+        "one append for the whole batch"
+    );
+}
