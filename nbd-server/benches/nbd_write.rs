@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use journal_client::image::{BlockImage, MemImage};
+use journal_client::{JournalSettings, JournaledImage};
+use object_store_trait::MemStore;
 use rbdj_nbd::protocol::{
     InfoRequest, OptionHeader, OptionReplyHeader, Request, SimpleReply, CMD_DISC, CMD_WRITE,
     OPT_GO, REP_ACK,
@@ -154,6 +156,19 @@ fn bench_export(c: &mut Criterion, label: &str, image: Arc<dyn ExportImage>) {
 fn nbd_write(c: &mut Criterion) {
     let mem: Arc<dyn BlockImage> = Arc::new(MemImage::new("disk", IMAGE_SIZE));
     bench_export(c, "mem_image", rbdj_nbd::export_block_image(mem));
+
+    // The same image behind a journal on an in-memory object store: the ratio of the two is the
+    // cost of journaling (framing, group commit, ordered apply) seen by an NBD client.
+    let store = Arc::new(MemStore::new());
+    let base: Arc<dyn BlockImage> = Arc::new(MemImage::new("disk", IMAGE_SIZE));
+    let journaled =
+        Arc::new(JournaledImage::open(store, "bench", base, JournalSettings::default()).unwrap());
+    bench_export(
+        c,
+        "journaled_mem_image",
+        rbdj_nbd::export_journaled_image(journaled.clone()),
+    );
+    journaled.close().unwrap();
 }
 
 criterion_group!(benches, nbd_write);
