@@ -185,12 +185,13 @@ fn throughput_and_lag() {
 
     // 4. Memory: a live player over a large backlog with a 4 MiB prefetch budget.
     let (a, _) = sites();
+    let id = a.image_id("vol").unwrap();
+    let header = a.journal_header(&id);
+    // Registered first, so the writer's trimmer keeps everything for it.
+    header.client_register("reader", Bytes::new()).unwrap();
     let writer = a.open_journaled("vol", JournalSettings::default()).unwrap();
     let _ = ingest(&writer, 8192, 4, 0); // 32 MiB of payload
     writer.close().unwrap();
-    let id = a.image_id("vol").unwrap();
-    let header = a.journal_header(&id);
-    header.client_register("reader", Bytes::new()).unwrap();
     let budget = 4 << 20;
     let mut live = LivePlayer::new(
         header,
