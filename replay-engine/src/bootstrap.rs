@@ -143,17 +143,23 @@ pub fn bootstrap(
             order: imm.order,
             splay_width: imm.splay_width,
         };
-        let id = match link.local.create_image_with(
-            &remote_info.name,
-            remote_info.size,
-            Some(shape),
-            &link.remote_uuid,
-        ) {
+        let create = || {
+            link.local.create_image_with(
+                &remote_info.name,
+                remote_info.size,
+                Some(shape),
+                &link.remote_uuid,
+            )
+        };
+        let id = match create() {
             Ok(id) => id,
             Err(ReplayError::ImageExists { name }) => {
-                return Ok(Bootstrapped::Stopped(format!(
-                    "a local image named {name:?} exists and is not this mirrored image"
-                )))
+                if !remove_half_created(link, &name)? {
+                    return Ok(Bootstrapped::Stopped(format!(
+                        "a local image named {name:?} exists and is not this mirrored image"
+                    )));
+                }
+                create()?
             }
             Err(e) => return Err(e),
         };
@@ -214,6 +220,38 @@ pub fn bootstrap(
             Ok(Bootstrapped::Replay { local_id })
         }
     }
+}
+
+/// A replica this agent started to create but did not finish (a crash before its mirroring
+/// record was written) blocks the name: remove it if it has no mirroring record and either no
+/// journal or a journal following the remote. Returns whether it was removed.
+fn remove_half_created(link: &ImageLink, name: &str) -> Result<bool> {
+    let id = match link.local.image_id(name) {
+        Ok(id) => id,
+        Err(ReplayError::ImageNotFound { .. }) => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    if site_mirror::image_record(link.local.store().as_ref(), &id)?.is_some() {
+        return Ok(false);
+    }
+    let header = link.local.journal_header(&id);
+    let ours = if image_journal::journal_exists(&header)? {
+        match image_journal::current_tag(&header) {
+            Ok((_, tag)) => tag.mirror_uuid == link.remote_uuid,
+            // A journal without its first tag or image client: also half-created.
+            Err(_) => true,
+        }
+    } else {
+        // No journal: a directory entry without image metadata, or the journaling feature
+        // without its journal, is a creation cut short. A plain image is the user's: keep it.
+        link.local
+            .image_info_by_id(&id)
+            .map_or(true, |i| i.journaled())
+    };
+    if ours {
+        link.local.remove_image_by_id(name, &id)?;
+    }
+    Ok(ours)
 }
 
 fn sync_then_replay(
