@@ -193,7 +193,7 @@ mod tests {
     fn ceph_export_round_trips_byte_for_byte() {
         let original = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../tests/data/librbd-basic/journal.export"
+            "/../journal-core/tests/data/librbd-basic/journal.export"
         ))
         .unwrap();
         let mut reader = ExportReader::new(&original[..]);

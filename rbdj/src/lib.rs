@@ -16,4 +16,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bench;
+pub mod cli;
+pub mod commands;
+pub mod demo;
+pub mod error;
 pub mod export_file;
+pub mod image_cmd;
+pub mod journal_import;
+pub mod journal_tools;
+pub mod mirror_cmd;
+pub mod output;
+pub mod site_spec;
+pub mod stats;
+pub mod writable;

@@ -1,0 +1,346 @@
+//! The real `rbdj` binary, run as a user would: the demo verifies its replica, an export from
+//! Ceph imports and exports again to Ceph's records byte for byte, inspect reports a corrupted
+//! object, status JSON carries the documented fields, and bad arguments fail clearly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rbdj(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rbdj"))
+        .args(args)
+        .output()
+        .expect("run rbdj")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = rbdj(args);
+    assert!(
+        out.status.success(),
+        "rbdj {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn ceph_export() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../journal-core/tests/data/librbd-basic/journal.export")
+}
+
+fn site(dir: &Path) -> String {
+    format!("dir:{}", dir.join("site").display())
+}
+
+#[test]
+fn demo_verifies_and_reports_json() {
+    let out = ok(&[
+        "demo",
+        "--seconds",
+        "2",
+        "--threads",
+        "2",
+        "--size-mib",
+        "8",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["verified"], true, "{out}");
+    assert!(v["writes"].as_u64().unwrap() > 0);
+    assert!(v["lag_p50_ms"].as_f64().unwrap() >= 0.0);
+    assert!(v["lag_p99_ms"].as_f64().unwrap() >= v["lag_p50_ms"].as_f64().unwrap());
+    assert_eq!(v["primary_crc32c"], v["replica_crc32c"]);
+}
+
+#[test]
+fn demo_on_directories_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = ok(&[
+        "demo",
+        "--dir",
+        d,
+        "--seconds",
+        "1",
+        "--threads",
+        "2",
+        "--size-mib",
+        "8",
+    ]);
+    assert!(out.contains("verified (replica == primary)  yes"), "{out}");
+}
+
+#[test]
+fn ceph_export_imports_and_exports_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = site(dir.path());
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &s,
+        "--size",
+        "64M",
+        "--journaling",
+        "img",
+    ]);
+    let import = ok(&[
+        "journal",
+        "import",
+        "--site",
+        &s,
+        "--image",
+        "img",
+        ceph_export().to_str().unwrap(),
+    ]);
+    assert!(
+        import.contains("93 entries processed, 0 errors"),
+        "{import}"
+    );
+    let out_file = dir.path().join("out.export");
+    let export = ok(&[
+        "journal",
+        "export",
+        "--site",
+        &s,
+        "--image",
+        "img",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(
+        export.contains("93 entries processed, 0 errors"),
+        "{export}"
+    );
+
+    let ours = std::fs::read_to_string(&out_file).unwrap();
+    let theirs = std::fs::read_to_string(ceph_export()).unwrap();
+    let (our_head, our_records) = ours.split_once('\n').unwrap();
+    let (_, their_records) = theirs.split_once('\n').unwrap();
+    assert!(our_head.starts_with("# journal_id: "));
+    assert_eq!(
+        our_records, their_records,
+        "records differ from Ceph's export"
+    );
+
+    // The imported journal inspects clean.
+    let inspect = ok(&["journal", "inspect", "--site", &s, "--image", "img"]);
+    assert!(
+        inspect.ends_with("Summary:\n  93 entries inspected, 0 errors\n"),
+        "{inspect}"
+    );
+}
+
+#[test]
+fn inspect_reports_a_corrupted_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = site(dir.path());
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &s,
+        "--size",
+        "64M",
+        "--journaling",
+        "img",
+    ]);
+    ok(&[
+        "journal",
+        "import",
+        "--site",
+        &s,
+        "--image",
+        "img",
+        ceph_export().to_str().unwrap(),
+    ]);
+    // Flip a byte inside the second entry of one journal data object, on disk.
+    let objects = dir.path().join("site/objects");
+    let victim = std::fs::read_dir(&objects)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("journal_data.")
+        })
+        .expect("a journal data object");
+    let data_file = victim.join("data");
+    let mut bytes = std::fs::read(&data_file).unwrap();
+    assert!(bytes.len() > 20_000);
+    bytes[20_000] ^= 0x5a;
+    std::fs::write(&data_file, &bytes).unwrap();
+
+    let out = rbdj(&["journal", "inspect", "--site", &s, "--image", "img"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("failed to replay journal"), "{stdout}");
+    let summary = stdout.lines().last().unwrap();
+    assert!(
+        summary.contains("entries inspected") && !summary.ends_with(" 0 errors"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn status_json_has_the_documented_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = site(dir.path());
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &s,
+        "--size",
+        "8M",
+        "--journaling",
+        "img",
+    ]);
+    let input = dir.path().join("in.bin");
+    std::fs::write(&input, vec![0xabu8; 100_000]).unwrap();
+    ok(&[
+        "image",
+        "write",
+        "--site",
+        &s,
+        "--offset",
+        "4096",
+        "img",
+        input.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "journal", "status", "--site", &s, "--image", "img", "--format", "json",
+    ]))
+    .unwrap();
+    assert!(v["minimum_set"].is_u64() && v["active_set"].is_u64());
+    let clients = v["registered_clients"].as_array().unwrap();
+    let image_client = clients.iter().find(|c| c["id"] == "").unwrap();
+    assert_eq!(image_client["state"], "connected");
+    // The write was committed by the image client: its position names tag 1.
+    let positions = image_client["commit_position"]["object_positions"]
+        .as_array()
+        .unwrap();
+    assert!(!positions.is_empty());
+    assert_eq!(positions[0]["tag_tid"], 1);
+
+    let info: serde_json::Value = serde_json::from_str(&ok(&[
+        "journal", "info", "--site", &s, "--image", "img", "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(info["order"], 24);
+    assert_eq!(info["splay_width"], 4);
+    assert_eq!(
+        info["header_oid"],
+        format!("journal.{}", info["journal_id"].as_str().unwrap())
+    );
+
+    // The data is in the image.
+    let exported = dir.path().join("img.raw");
+    ok(&[
+        "image",
+        "export",
+        "--site",
+        &s,
+        "img",
+        exported.to_str().unwrap(),
+    ]);
+    let raw = std::fs::read(&exported).unwrap();
+    assert_eq!(raw.len(), 8 << 20);
+    assert!(raw[..4096].iter().all(|b| *b == 0));
+    assert!(raw[4096..104_096].iter().all(|b| *b == 0xab));
+    assert!(raw[104_096..].iter().all(|b| *b == 0));
+}
+
+#[test]
+fn mirror_status_json_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = format!("dir:{}", dir.path().join("a").display());
+    let b = format!("dir:{}", dir.path().join("b").display());
+    ok(&["mirror", "pool", "enable", "--site", &a, "pool"]);
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &a,
+        "--size",
+        "8M",
+        "--journaling",
+        "vol",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "mirror", "status", "--local", &b, "--remote", &a, "--format", "json",
+    ]))
+    .unwrap();
+    assert!(v["pool_health"].is_string());
+    let img = &v["images"][0];
+    assert_eq!(img["name"], "vol");
+    for field in [
+        "state",
+        "entries_behind",
+        "seconds_behind",
+        "bytes_per_second",
+        "entries_per_second",
+    ] {
+        assert!(!img[field].is_null(), "missing {field}: {v}");
+    }
+}
+
+#[test]
+fn bench_json_has_the_documented_fields() {
+    let out = ok(&[
+        "bench",
+        "--site",
+        "mem:",
+        "--io-size",
+        "4K",
+        "--threads",
+        "2",
+        "--seconds",
+        "1",
+        "--size-mib",
+        "8",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for field in [
+        "journaled_iops",
+        "unjournaled_iops",
+        "ratio",
+        "p50_us",
+        "p99_us",
+    ] {
+        assert!(v[field].as_f64().is_some(), "missing {field}: {out}");
+    }
+    assert!(v["journaled_iops"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bad_arguments_fail_clearly() {
+    let out = rbdj(&["image", "create", "--site", "bogus:x", "--size", "1M", "a"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid site"));
+
+    let out = rbdj(&["image", "create", "--site", "mem:", "--size", "12Q", "a"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown size suffix"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = site(dir.path());
+    let out = rbdj(&["journal", "info", "--site", &s, "--image", "nope"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("rbdj: error:"), "{err}");
+
+    let out = rbdj(&["journal", "info", "--site", &s]);
+    assert!(!out.status.success(), "missing --image/--journal must fail");
+}
