@@ -36,6 +36,32 @@ pub enum Command {
     Mirror(MirrorCommand),
     /// Journaled vs unjournaled write benchmark on one backend.
     Bench(BenchArgs),
+    /// NBD front end: serve images to any NBD client (qemu, qemu-img, nbd-client).
+    #[command(subcommand)]
+    Nbd(NbdCommand),
+}
+
+/// `nbd` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NbdCommand {
+    /// Serves images over NBD until Ctrl-C; journaled images are written through their journal.
+    Serve {
+        /// Site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// TCP address to listen on.
+        #[arg(long, default_value = "127.0.0.1:10809", conflicts_with = "socket")]
+        listen: std::net::SocketAddr,
+        /// Unix socket path to listen on instead of TCP.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Serve the images read-only.
+        #[arg(long)]
+        read_only: bool,
+        /// Images to export (the export name is the image name).
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
 }
 
 /// A site argument.

@@ -51,6 +51,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> CliResult<()> {
         Command::Image(cmd) => image(cmd, out),
         Command::Journal(cmd) => journal(cmd, out),
         Command::Mirror(cmd) => mirror(cmd, out),
+        Command::Nbd(cmd) => crate::nbd_cmd::run(cmd, out),
     }
 }
 

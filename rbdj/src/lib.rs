@@ -26,6 +26,7 @@ pub mod image_cmd;
 pub mod journal_import;
 pub mod journal_tools;
 pub mod mirror_cmd;
+pub mod nbd_cmd;
 pub mod output;
 pub mod site_spec;
 pub mod stats;

@@ -344,3 +344,87 @@ fn bad_arguments_fail_clearly() {
     let out = rbdj(&["journal", "info", "--site", &s]);
     assert!(!out.status.success(), "missing --image/--journal must fail");
 }
+
+#[test]
+fn nbd_serve_writes_through_the_journal_with_qemu_io() {
+    use std::io::BufRead;
+    if Command::new("qemu-io").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: qemu-io not installed (apt-get install qemu-utils)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = site(dir.path());
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &s,
+        "--size",
+        "8M",
+        "--journaling",
+        "vol",
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rbdj"))
+        .args([
+            "nbd",
+            "serve",
+            "--site",
+            &s,
+            "--listen",
+            "127.0.0.1:0",
+            "vol",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("serving NBD on ")
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    let url = format!("nbd://{addr}/vol");
+    let io = Command::new("qemu-io")
+        .args([
+            "-f",
+            "raw",
+            &url,
+            "-c",
+            "write -P 0x5c 4096 64k",
+            "-c",
+            "discard 8192 4096",
+            "-c",
+            "flush",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        io.status.success(),
+        "{}",
+        String::from_utf8_lossy(&io.stderr)
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let raw_path = dir.path().join("vol.raw");
+    ok(&[
+        "image",
+        "export",
+        "--site",
+        &s,
+        "vol",
+        raw_path.to_str().unwrap(),
+    ]);
+    let raw = std::fs::read(&raw_path).unwrap();
+    let mut expected = vec![0u8; 8 << 20];
+    expected[4096..4096 + 65536].fill(0x5c);
+    expected[8192..8192 + 4096].fill(0);
+    assert!(
+        raw == expected,
+        "image differs from the reference after NBD writes"
+    );
+}
