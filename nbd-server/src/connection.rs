@@ -255,7 +255,19 @@ fn worker_loop(
     max_piece: u64,
 ) {
     for job in jobs {
-        let reply = execute(image.as_ref(), job, max_piece);
+        let (handle, cost) = (job.request.handle, job.cost);
+        // A panicking image must not leave a request unanswered (its budget would never return):
+        // answer EIO and carry on.
+        let run = std::panic::AssertUnwindSafe(|| execute(image.as_ref(), job, max_piece));
+        let reply = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+            tracing::error!(handle, "image operation panicked");
+            Reply {
+                handle,
+                error: NBD_EIO,
+                data: None,
+                cost,
+            }
+        });
         if replies.send(reply).is_err() {
             return;
         }

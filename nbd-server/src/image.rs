@@ -4,6 +4,10 @@
 //! operations with another error type — the journaled image of `journal-client` — get a small
 //! adapter (see `journaled.rs` when present). The server only ever holds
 //! `Arc<dyn ExportImage>`.
+//!
+//! Because of the blanket implementation, a scope that imports both `ExportImage` and
+//! `BlockImage` must call the methods of a concrete image in fully qualified form
+//! (`BlockImage::read(&img, ..)`); importing only one of them (the usual case) needs nothing.
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -41,6 +41,22 @@ impl fmt::Display for ListenAddr {
     }
 }
 
+impl std::str::FromStr for ListenAddr {
+    type Err = NbdError;
+
+    /// `unix:PATH` is a Unix socket; anything else must be a TCP `IP:PORT`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.strip_prefix("unix:") {
+            Some(path) if !path.is_empty() => Ok(ListenAddr::Unix(PathBuf::from(path))),
+            Some(_) => Err(NbdError::Config("empty Unix socket path".into())),
+            None => s
+                .parse()
+                .map(ListenAddr::Tcp)
+                .map_err(|e| NbdError::Config(format!("bad listen address {s:?}: {e}"))),
+        }
+    }
+}
+
 impl From<SocketAddr> for ListenAddr {
     fn from(a: SocketAddr) -> Self {
         ListenAddr::Tcp(a)

@@ -416,3 +416,79 @@ fn a_silent_client_is_dropped_after_the_handshake_timeout() {
     let summary = server.shutdown().unwrap();
     assert_eq!(summary.connections, 1);
 }
+
+/// An export whose writes at offset 0 panic (a buggy image), to check the server answers EIO.
+#[derive(Debug)]
+struct PanickyImage(MemImage);
+
+impl rbdj_nbd::ExportImage for PanickyImage {
+    fn size(&self) -> u64 {
+        BlockImage::size(&self.0)
+    }
+    fn read(&self, offset: u64, len: u64) -> Result<Bytes, rbdj_nbd::ExportError> {
+        Ok(BlockImage::read(&self.0, offset, len)?)
+    }
+    fn write(&self, offset: u64, data: Bytes) -> Result<(), rbdj_nbd::ExportError> {
+        if offset == 0 {
+            panic!("buggy image");
+        }
+        Ok(BlockImage::write(&self.0, offset, data)?)
+    }
+    fn discard(&self, offset: u64, len: u64) -> Result<(), rbdj_nbd::ExportError> {
+        Ok(BlockImage::discard(&self.0, offset, len)?)
+    }
+    fn write_same(
+        &self,
+        offset: u64,
+        len: u64,
+        pattern: Bytes,
+    ) -> Result<(), rbdj_nbd::ExportError> {
+        Ok(BlockImage::write_same(&self.0, offset, len, pattern)?)
+    }
+    fn flush(&self) -> Result<(), rbdj_nbd::ExportError> {
+        Ok(BlockImage::flush(&self.0)?)
+    }
+}
+
+#[test]
+fn a_panicking_image_gets_eio_and_the_connection_goes_on() {
+    let image = Arc::new(PanickyImage(MemImage::new("p", SIZE)));
+    let server = rbdj_nbd::NbdServer::bind_exports(
+        "127.0.0.1:0".parse().unwrap(),
+        vec![("p".into(), image.clone() as Arc<dyn rbdj_nbd::ExportImage>)],
+        ServerOptions::default(),
+    )
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let rbdj_nbd::ListenAddr::Tcp(addr) = server.addr().clone() else {
+        panic!()
+    };
+    let mut c = RawClient::transmission(addr.port(), "p");
+    c.request(CMD_WRITE, 0, 1, 0, 4);
+    c.send(&[1; 4]);
+    assert_eq!(c.reply().error, 5);
+    c.request(CMD_WRITE, 0, 2, 4096, 4);
+    c.send(&[2; 4]);
+    assert_eq!(c.reply().error, 0);
+    assert_eq!(
+        BlockImage::read(&image.0, 4096, 4).unwrap().as_ref(),
+        &[2; 4]
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn listen_addresses_parse() {
+    use rbdj_nbd::ListenAddr;
+    assert_eq!(
+        "127.0.0.1:10809".parse::<ListenAddr>().unwrap(),
+        ListenAddr::Tcp("127.0.0.1:10809".parse().unwrap())
+    );
+    assert_eq!(
+        "unix:/run/nbd.sock".parse::<ListenAddr>().unwrap(),
+        ListenAddr::Unix("/run/nbd.sock".into())
+    );
+    assert!("unix:".parse::<ListenAddr>().is_err());
+    assert!("localhost".parse::<ListenAddr>().is_err());
+}

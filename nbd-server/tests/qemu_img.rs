@@ -41,7 +41,7 @@ fn convert_and_compare(image: Arc<dyn BlockImage>, name: &str) {
     let url = format!("nbd://127.0.0.1:{port}/{name}");
     run_ok(
         Command::new("qemu-img")
-            .args(["convert", "-n", "-f", "raw", "-O", "raw"])
+            .args(["convert", "-n", "-W", "-m", "16", "-f", "raw", "-O", "raw"])
             .arg(&src)
             .arg(&url),
     );
