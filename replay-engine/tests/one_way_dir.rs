@@ -36,9 +36,9 @@ fn replica_equals_primary_on_dirstore() {
         MirrorAgent::start(secondary.clone(), primary.clone(), fast_agent_options()).unwrap();
 
     let reference = MemImage::new("ref", IMAGE_SIZE);
-    let writer = PrimaryWriter::open(&primary, "disk");
+    let writer = open_product_writer(&primary, "disk");
     random_workload(&writer, &reference, 7, 3, 40);
-    writer.close();
+    writer.close().unwrap();
 
     let expected = contents(&reference);
     assert_eq!(

@@ -33,9 +33,9 @@ fn replica_equals_primary_after_concurrent_workload() {
         MirrorAgent::start(secondary.clone(), primary.clone(), fast_agent_options()).unwrap();
 
     let reference = MemImage::new("ref", IMAGE_SIZE);
-    let writer = PrimaryWriter::open(&primary, "vol");
+    let writer = open_product_writer(&primary, "vol");
     random_workload(&writer, &reference, 42, 4, 150);
-    writer.close();
+    writer.close().unwrap();
 
     let expected = contents(&reference);
     assert_eq!(

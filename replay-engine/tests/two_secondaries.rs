@@ -15,16 +15,34 @@ use std::time::Duration;
 
 use common::*;
 use journal_client::image::MemImage;
-use object_store_trait::MemStore;
+use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore};
 use replay_engine::agent::MirrorAgent;
 use replay_engine::site::Site;
 use replay_engine::site_mirror::MirrorMode;
 
 #[test]
-fn both_secondaries_converge() {
-    let primary = Site::open(Arc::new(MemStore::new()), 1);
-    let sec_b = Site::open(Arc::new(MemStore::new()), 1);
-    let sec_c = Site::open(Arc::new(MemStore::new()), 1);
+fn both_secondaries_converge_on_memstore() {
+    run(|| Arc::new(MemStore::new()) as Arc<dyn ObjectStore>, 100);
+}
+
+#[test]
+fn both_secondaries_converge_on_dirstore() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut next = dirs.iter();
+    run(
+        || {
+            let dir = next.next().unwrap();
+            Arc::new(DirStore::open(dir.path(), DirStoreOptions::default()).unwrap())
+                as Arc<dyn ObjectStore>
+        },
+        30,
+    );
+}
+
+fn run(mut store: impl FnMut() -> Arc<dyn ObjectStore>, ops_per_thread: u64) {
+    let primary = Site::open(store(), 1);
+    let sec_b = Site::open(store(), 1);
+    let sec_c = Site::open(store(), 1);
     primary.set_mirror_mode(MirrorMode::Pool).unwrap();
     primary
         .create_image("vol", IMAGE_SIZE, Some(small_journal()))
@@ -33,9 +51,9 @@ fn both_secondaries_converge() {
     let agent_c = MirrorAgent::start(sec_c.clone(), primary.clone(), fast_agent_options()).unwrap();
 
     let reference = MemImage::new("ref", IMAGE_SIZE);
-    let writer = PrimaryWriter::open(&primary, "vol");
-    random_workload(&writer, &reference, 99, 4, 100);
-    writer.close();
+    let writer = open_product_writer(&primary, "vol");
+    random_workload(&writer, &reference, 99, 4, ops_per_thread);
+    writer.close().unwrap();
 
     let expected = contents(&reference);
     for (site, agent) in [(&sec_b, &agent_b), (&sec_c, &agent_c)] {

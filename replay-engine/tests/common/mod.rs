@@ -164,10 +164,52 @@ impl PrimaryWriter {
     }
 }
 
+/// A journaled writer the workloads drive: the test [`PrimaryWriter`] or journal-client's
+/// `JournaledImage` (the product write path). Each call returns once the IO is acknowledged.
+pub trait TestWriter: Sync {
+    fn write(&self, offset: u64, data: Bytes);
+    fn discard(&self, offset: u64, length: u64);
+    fn flush(&self);
+}
+
+impl TestWriter for PrimaryWriter {
+    fn write(&self, offset: u64, data: Bytes) {
+        PrimaryWriter::write(self, offset, data);
+    }
+    fn discard(&self, offset: u64, length: u64) {
+        PrimaryWriter::discard(self, offset, length);
+    }
+    fn flush(&self) {
+        PrimaryWriter::flush(self);
+    }
+}
+
+impl TestWriter for journal_client::JournaledImage {
+    fn write(&self, offset: u64, data: Bytes) {
+        journal_client::JournaledImage::write(self, offset, data).unwrap();
+    }
+    fn discard(&self, offset: u64, length: u64) {
+        journal_client::JournaledImage::discard(self, offset, length).unwrap();
+    }
+    fn flush(&self) {
+        journal_client::JournaledImage::flush(self).unwrap();
+    }
+}
+
+/// Opens `name` on `site` through journal-client's `JournaledImage`, committing its position
+/// every 20 ms.
+pub fn open_product_writer(site: &Site, name: &str) -> journal_client::JournaledImage {
+    let settings = JournalSettings {
+        commit_age: Duration::from_millis(20),
+        ..JournalSettings::default()
+    };
+    site.open_journaled(name, settings).unwrap()
+}
+
 /// Runs a seeded random workload of `ops_per_thread` IOs on `threads` threads, each thread on
 /// its own stripe of the image, mirroring every acknowledged IO into `reference`.
 pub fn random_workload(
-    writer: &PrimaryWriter,
+    writer: &dyn TestWriter,
     reference: &MemImage,
     seed: u64,
     threads: u64,
