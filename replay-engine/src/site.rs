@@ -303,6 +303,22 @@ impl Site {
         Ok(tag.is_local_primary())
     }
 
+    /// Demotes primary image `name` (§12.5); see [`crate::role`]. Returns the new tag tid.
+    pub fn demote(&self, name: &str) -> Result<u64> {
+        crate::role::change_role(self, name, crate::role::RoleChange::Demote)
+    }
+
+    /// Promotes image `name`: orderly if it is demoted, or `force`d from any non-primary state
+    /// (the other side must then be demoted and resynced). Returns the new tag tid.
+    pub fn promote(&self, name: &str, force: bool) -> Result<u64> {
+        let change = if force {
+            crate::role::RoleChange::ForcePromote
+        } else {
+            crate::role::RoleChange::Promote
+        };
+        crate::role::change_role(self, name, change)
+    }
+
     /// Asks the mirror agent to resync this (non-primary) image: sets `resync_requested` in its
     /// journal's image client (§12.5).
     pub fn request_resync(&self, name: &str) -> Result<()> {

@@ -16,17 +16,15 @@ use std::time::Duration;
 
 use common::*;
 use journal_client::image::MemImage;
-use object_store_trait::{MemStore, ObjectStore};
+use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use replay_engine::agent::MirrorAgent;
 use replay_engine::site::Site;
 use replay_engine::site_mirror::MirrorMode;
 
-fn run(seed: u64) {
+fn run(seed: u64, store_a: Arc<dyn ObjectStore>, store_b: Arc<dyn ObjectStore>) {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let store_a: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
-    let store_b: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
     let primary = Site::open(Arc::clone(&store_a), 1);
     let secondary = Site::open(Arc::clone(&store_b), 1);
     primary.set_mirror_mode(MirrorMode::Pool).unwrap();
@@ -79,6 +77,15 @@ fn run(seed: u64) {
 #[test]
 fn crash_and_restart_during_replay() {
     for seed in [1, 2, 3] {
-        run(seed);
+        run(seed, Arc::new(MemStore::new()), Arc::new(MemStore::new()));
     }
+}
+
+#[test]
+fn crash_and_restart_during_replay_on_dirstore() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open = |d: &tempfile::TempDir| -> Arc<dyn ObjectStore> {
+        Arc::new(DirStore::open(d.path(), DirStoreOptions::default()).unwrap())
+    };
+    run(4, open(&da), open(&db));
 }
