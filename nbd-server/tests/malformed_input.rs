@@ -492,3 +492,32 @@ fn listen_addresses_parse() {
     assert!("unix:".parse::<ListenAddr>().is_err());
     assert!("localhost".parse::<ListenAddr>().is_err());
 }
+
+#[test]
+fn several_connections_share_one_image() {
+    let (server, port, image) = server();
+    let mut a = RawClient::transmission(port, "disk");
+    let mut b = RawClient::transmission(port, "disk");
+    a.request(CMD_WRITE, 0, 1, 0, 4096);
+    a.send(&[0xaa; 4096]);
+    assert_eq!(a.reply().error, 0);
+    // CAN_MULTI_CONN: a write answered on one connection is visible on another, and a flush
+    // there covers it.
+    b.request(CMD_READ, 0, 2, 0, 4096);
+    assert_eq!(b.reply().error, 0);
+    assert_eq!(b.read_n(4096), vec![0xaa; 4096]);
+    b.request(CMD_WRITE, 0, 3, 4096, 4096);
+    b.send(&[0xbb; 4096]);
+    assert_eq!(b.reply().error, 0);
+    b.request(CMD_FLUSH, 0, 4, 0, 0);
+    assert_eq!(b.reply().error, 0);
+    a.request(CMD_READ, 0, 5, 4096, 4096);
+    assert_eq!(a.reply().error, 0);
+    assert_eq!(a.read_n(4096), vec![0xbb; 4096]);
+    let mut model = vec![0x42u8; SIZE as usize];
+    model[..4096].fill(0xaa);
+    model[4096..8192].fill(0xbb);
+    assert_eq!(image.read(0, SIZE).unwrap().as_ref(), &model[..]);
+    drop((a, b));
+    assert_eq!(server.shutdown().unwrap().connections, 2);
+}
