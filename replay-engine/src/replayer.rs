@@ -65,8 +65,9 @@ pub struct ReplayerOptions {
     /// Called after each applied event. Default none.
     pub on_applied: Option<AppliedHook>,
     /// Chunks (4 MiB data objects) the replica's write-back cache may hold between flushes
-    /// ([`crate::write_back`]); 0 applies every event straight to the image. Default 16
-    /// (64 MiB).
+    /// ([`crate::write_back`]); 0 applies every event straight to the image. Default 8
+    /// (32 MiB). A replayer's memory is about this plus the live player's prefetch budget
+    /// (16 MiB by default): 48 MiB.
     pub write_back_chunks: usize,
 }
 
@@ -94,7 +95,7 @@ impl Default for ReplayerOptions {
             replay_delay: Duration::ZERO,
             check_interval: Duration::from_millis(100),
             on_applied: None,
-            write_back_chunks: 16,
+            write_back_chunks: 8,
         }
     }
 }
