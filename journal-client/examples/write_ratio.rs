@@ -66,7 +66,11 @@ fn main() {
         if only.is_some_and(|o| o != size) {
             continue;
         }
+        let only_writers: Option<u64> = std::env::args().nth(3).and_then(|s| s.parse().ok());
         for writers in [1u64, 16] {
+            if only_writers.is_some_and(|w| w != writers) {
+                continue;
+            }
             let plain: Arc<dyn BlockImage> = Arc::new(MemImage::new("p", IMAGE));
             let p = plain.clone();
             let base = run(

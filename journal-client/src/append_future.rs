@@ -53,9 +53,10 @@ impl AppendFuture {
         self.shared.flush_to(self.entry_tid + 1);
     }
 
-    /// Flushes, then blocks until the entry is complete or has failed.
+    /// Forces the entry and every earlier one out, then blocks until the entry is complete or
+    /// has failed. The waiting thread does the sending itself when it can (see
+    /// [`crate::recorder`]).
     pub fn wait(&self) -> Result<(), RecorderError> {
-        self.flush();
         self.shared.wait_durable(self.entry_tid)
     }
 }

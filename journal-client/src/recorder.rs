@@ -53,6 +53,11 @@ use crate::object_recorder::{ObjectQueue, PendingEntry, SendPolicy};
 use crate::prepared_entry::PreparedEntry;
 use crate::settings::JournalSettings;
 
+/// Number of condition variables waiters are spread over.
+const DONE_BUCKETS: usize = 64;
+/// Sends a waiter makes for others after its own entry is durable, before handing over.
+const LEADER_EXTRA_SENDS: u32 = 2;
+
 /// Called (from a worker thread, with no lock held) to move the header's active set to the given
 /// set. Must tolerate the header already being there (`-ESTALE`).
 pub type AdvanceHook = Arc<dyn Fn(u64) -> Result<(), RecorderError> + Send + Sync>;
@@ -106,7 +111,9 @@ pub(crate) struct Shared {
     tracker: Arc<Mutex<CommitTracker>>,
     state: Mutex<State>,
     work: Vec<Condvar>,
-    done: Condvar,
+    /// Waiters sleep on `done[tid % DONE_BUCKETS]` and are woken when the watermark passes
+    /// their tid (or on failure / shutdown), not on every append completion.
+    done: Vec<Condvar>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -159,7 +166,7 @@ impl Recorder {
             tracker,
             state: Mutex::new(state),
             work: (0..width).map(|_| Condvar::new()).collect(),
-            done: Condvar::new(),
+            done: (0..DONE_BUCKETS).map(|_| Condvar::new()).collect(),
         });
         let mut workers = Vec::with_capacity(width);
         for offset in 0..width {
@@ -319,7 +326,7 @@ impl Recorder {
             st.failed = Some((at, RecorderError::Closed));
         }
         drop(st);
-        self.shared.done.notify_all();
+        self.shared.notify_all_waiters();
     }
 }
 
@@ -366,12 +373,42 @@ impl Shared {
     pub(crate) fn wait_durable(&self, tid: u64) -> Result<(), RecorderError> {
         let mut st = self.state.lock();
         st.flush_target = st.flush_target.max(tid.saturating_add(1));
+        let mut extra = 0;
         loop {
             if let Some(r) = Self::poll_locked(&st, tid) {
+                // Leader duty: waiters sleep until their own entry is covered, so drain a little
+                // of what became due meanwhile, then hand the rest to the workers.
+                if r.is_ok() && extra < LEADER_EXTRA_SENDS && help(self, &mut st) {
+                    extra += 1;
+                    continue;
+                }
+                wake_due_workers(self, &st);
                 return r;
             }
             if !help(self, &mut st) {
-                self.done.wait(&mut st);
+                if let Some(cv) = self.done.get((tid % DONE_BUCKETS as u64) as usize) {
+                    cv.wait(&mut st);
+                }
+            }
+        }
+    }
+
+    /// Wakes every waiter (failure, shutdown).
+    fn notify_all_waiters(&self) {
+        for cv in &self.done {
+            cv.notify_all();
+        }
+    }
+
+    /// Wakes the waiters of tids in `from..to` (the watermark just moved over them).
+    fn notify_covered(&self, from: u64, to: u64) {
+        if to.saturating_sub(from) >= DONE_BUCKETS as u64 {
+            self.notify_all_waiters();
+            return;
+        }
+        for tid in from..to {
+            if let Some(cv) = self.done.get((tid % DONE_BUCKETS as u64) as usize) {
+                cv.notify_all();
             }
         }
     }
@@ -528,7 +565,7 @@ fn advance(s: &Shared, st: &mut MutexGuard<'_, State>) {
         Err(e) => {
             let at = st.durable_through;
             s.latch(st, at, e);
-            s.done.notify_all();
+            s.notify_all_waiters();
         }
     }
     s.notify_workers();
@@ -555,7 +592,7 @@ fn claim(s: &Shared, st: &mut MutexGuard<'_, State>, o: usize, oid: &str) {
                 ClaimError::Store(e) => RecorderError::store("claim data object", &e),
             };
             s.latch(st, at, err);
-            s.done.notify_all();
+            s.notify_all_waiters();
         }
     }
     s.notify_workers();
@@ -585,6 +622,7 @@ fn send(s: &Shared, st: &mut MutexGuard<'_, State>, o: usize, oid: &str, limit: 
     let r = MutexGuard::unlocked(st, || s.store.append(oid, &data, &guard));
     set_in_flight(st, o, false);
     st.in_flight_appends -= 1;
+    let watermark = st.durable_through;
     match r {
         Ok(_) => {
             for e in &batch {
@@ -617,9 +655,26 @@ fn send(s: &Shared, st: &mut MutexGuard<'_, State>, o: usize, oid: &str, limit: 
             s.latch(st, first, err);
         }
     }
-    s.done.notify_all();
+    if st.failed.is_some() {
+        s.notify_all_waiters();
+    } else {
+        s.notify_covered(watermark, st.durable_through);
+    }
     if st.closing_at.is_some() || st.failed.is_some() {
         s.notify_workers();
+    }
+}
+
+/// Wakes the worker of every object whose queue has due entries and no append in flight, so
+/// nothing due waits for a sleeping waiter.
+fn wake_due_workers(s: &Shared, st: &State) {
+    let target = st.flush_target;
+    for (o, q) in st.offsets.iter().enumerate() {
+        if !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target) {
+            if let Some(cv) = s.work.get(o) {
+                cv.notify_one();
+            }
+        }
     }
 }
 
