@@ -1,13 +1,53 @@
-//! `Entry::decode` on arbitrary bytes. Oracle: the entry format is canonical, so a decoded
-//! entry must re-encode to exactly the bytes it was decoded from; errors must be consistent
-//! with the input (a truncation error only when the input is shorter than the entry needs).
+//! `Entry::decode` on arbitrary bytes, or on a validly framed entry (so the success path is
+//! reached: random bytes almost never carry a matching CRC) with damage and trailing bytes.
+//! Oracle: the entry format is canonical, so a decoded entry must re-encode to exactly the bytes
+//! it was decoded from; errors must be consistent with the input (a truncation error only when
+//! the input is shorter than the entry needs); an undamaged framed entry decodes to itself.
 #![no_main]
 
+use arbitrary::Arbitrary;
 use bytes::Bytes;
 use journal_core::entry::{Entry, EntryError, ENTRY_OVERHEAD};
 use libfuzzer_sys::fuzz_target;
+use rbdj_fuzz::{Damage, EntrySpec};
 
-fuzz_target!(|data: &[u8]| {
+#[derive(Arbitrary, Debug)]
+enum Input {
+    Raw(Vec<u8>),
+    Framed {
+        entry: EntrySpec,
+        damage: Option<Damage>,
+        trailing: Vec<u8>,
+    },
+}
+
+fuzz_target!(|input: Input| {
+    let data = match input {
+        Input::Raw(b) => b,
+        Input::Framed {
+            entry,
+            damage,
+            trailing,
+        } => {
+            let mut framed = entry.framed();
+            if damage.is_none() {
+                let mut whole = framed.clone();
+                whole.extend_from_slice(&trailing);
+                let (e, used) = Entry::decode(&Bytes::from(whole)).expect("valid entry");
+                assert_eq!(used, framed.len());
+                assert_eq!(
+                    (e.tag_tid, e.entry_tid, &e.data[..]),
+                    (u64::from(entry.tag), u64::from(entry.tid), &entry.data[..])
+                );
+            }
+            if let Some(d) = damage {
+                framed = d.apply(framed);
+            }
+            framed.extend_from_slice(&trailing);
+            framed
+        }
+    };
+    let data = &data[..];
     let bytes = Bytes::copy_from_slice(data);
     match Entry::decode(&bytes) {
         Ok((entry, used)) => {
