@@ -20,6 +20,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use journal_client::image::BlockImage;
 use journal_core::client_data::MirrorPeerState;
 use journal_core::header::{ClientState, JournalHeader};
 use parking_lot::Mutex;
@@ -29,6 +30,7 @@ use crate::image_journal;
 use crate::image_sync::{self, SyncEnd, SyncOptions};
 use crate::site::{JournalShape, Site};
 use crate::site_mirror;
+use crate::snapshot_copy;
 use crate::status::{ImageState, ImageStatus};
 use crate::tag_chain::{self, Link};
 
@@ -263,6 +265,22 @@ fn sync_then_replay(
     status: &Arc<Mutex<ImageStatus>>,
 ) -> Result<Bootstrapped> {
     set_state(status, ImageState::Syncing, "image sync");
+    let progress = image_sync::peer_meta(remote_header, &link.local_uuid)?;
+    let fresh = progress
+        .sync_points
+        .first()
+        .is_none_or(|p| p.object_number.is_none());
+    if fresh {
+        // Start from an empty head: stale replica bytes past the primary's size must not
+        // survive (the metadata copy below sets the size without truncating).
+        link.local.open_image_by_id(&local_id)?.resize(0)?;
+    }
+    snapshot_copy::copy_meta_and_snapshots(
+        link.remote.store().as_ref(),
+        &link.remote_id,
+        link.local.store().as_ref(),
+        &local_id,
+    )?;
     let remote_image = link.remote.open_image_by_id(&link.remote_id)?;
     let local_image = link.local.open_image_by_id(&local_id)?;
     match image_sync::run_sync(

@@ -70,6 +70,7 @@ pub mod replayer;
 pub mod role;
 pub mod site;
 pub mod site_mirror;
+pub mod snapshot_copy;
 pub mod status;
 pub mod tag_chain;
 pub mod write_back;
