@@ -55,8 +55,6 @@ use crate::settings::JournalSettings;
 
 /// Number of condition variables waiters are spread over.
 const DONE_BUCKETS: usize = 64;
-/// Sends a waiter makes for others after its own entry is durable, before handing over.
-const LEADER_EXTRA_SENDS: u32 = 2;
 
 /// Called (from a worker thread, with no lock held) to move the header's active set to the given
 /// set. Must tolerate the header already being there (`-ESTALE`).
@@ -98,6 +96,8 @@ struct State {
     /// The current set is closing: entries with tids below this still go to it, the rest move
     /// to the next set.
     closing_at: Option<u64>,
+    /// Threads in `wait_durable`, by the tid they wait for (with multiplicity).
+    waiters: std::collections::BTreeMap<u64, usize>,
     advancing: bool,
     shutdown: bool,
 }
@@ -155,6 +155,7 @@ impl Recorder {
             flush_target: 0,
             batching_enabled,
             closing_at: None,
+            waiters: Default::default(),
             advancing: false,
             shutdown: false,
         };
@@ -373,16 +374,16 @@ impl Shared {
     pub(crate) fn wait_durable(&self, tid: u64) -> Result<(), RecorderError> {
         let mut st = self.state.lock();
         st.flush_target = st.flush_target.max(tid.saturating_add(1));
-        let mut extra = 0;
+        *st.waiters.entry(tid).or_insert(0) += 1;
         loop {
             if let Some(r) = Self::poll_locked(&st, tid) {
-                // Leader duty: waiters sleep until their own entry is covered, so drain a little
-                // of what became due meanwhile, then hand the rest to the workers.
-                if r.is_ok() && extra < LEADER_EXTRA_SENDS && help(self, &mut st) {
-                    extra += 1;
-                    continue;
+                if let Some(n) = st.waiters.get_mut(&tid) {
+                    *n -= 1;
+                    if *n == 0 {
+                        st.waiters.remove(&tid);
+                    }
                 }
-                wake_due_workers(self, &st);
+                self.hand_off(&st);
                 return r;
             }
             if !help(self, &mut st) {
@@ -390,6 +391,27 @@ impl Shared {
                     cv.wait(&mut st);
                 }
             }
+        }
+    }
+
+    /// A thread leaving `wait_durable` makes sure due work that nobody is sending gets a sender:
+    /// the oldest other waiter (who helps as soon as it runs) or, without waiters, the workers.
+    fn hand_off(&self, st: &State) {
+        let target = st.flush_target;
+        let due = st
+            .offsets
+            .iter()
+            .any(|q| !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target));
+        if !due || st.closing_at.is_some() {
+            return;
+        }
+        match st.waiters.keys().next() {
+            Some(w) => {
+                if let Some(cv) = self.done.get((w % DONE_BUCKETS as u64) as usize) {
+                    cv.notify_all();
+                }
+            }
+            None => wake_due_workers(self, st),
         }
     }
 
