@@ -1,0 +1,241 @@
+//! The sending side of the recorder: the per-offset worker loop and the pieces a waiting
+//! thread shares with it (claim an object, send one batch, close and advance a set).
+
+use bytes::Bytes;
+use object_store_trait::AppendGuard;
+use parking_lot::MutexGuard;
+use std::time::Instant;
+
+use super::{Shared, State};
+use crate::error::RecorderError;
+use crate::fence::{append_guard, claim_object, is_fence_failure, ClaimError};
+
+pub(super) fn worker(s: &Shared, o: usize) {
+    let limit = s.config.layout.soft_limit();
+    let offset = u8::try_from(o).unwrap_or(u8::MAX);
+    let Some(cv) = s.work.get(o) else { return };
+    let mut st = s.state.lock();
+    loop {
+        if st.failed.is_some() {
+            if st.shutdown {
+                return;
+            }
+            cv.wait(&mut st);
+            continue;
+        }
+        let Some(q) = st.offsets.get(o) else { return };
+        if q.in_flight {
+            // A waiting thread is sending for this offset.
+            cv.wait(&mut st);
+            continue;
+        }
+        let below = match st.closing_at {
+            Some(at) if q.sendable_before(at) => at,
+            Some(at) => {
+                let idle = st
+                    .offsets
+                    .iter()
+                    .all(|q| !q.in_flight && !q.sendable_before(at));
+                if idle && !st.advancing {
+                    advance(s, &mut st);
+                    continue;
+                }
+                if st.shutdown && q.queue.is_empty() {
+                    return;
+                }
+                cv.wait(&mut st);
+                continue;
+            }
+            None => {
+                let now = Instant::now();
+                if q.queue.is_empty() {
+                    if st.shutdown {
+                        return;
+                    }
+                    cv.wait(&mut st);
+                    continue;
+                }
+                if !q.ready(&s.config.settings, s.policy(&st), now) {
+                    match q.age_deadline(&s.config.settings, now) {
+                        Some(d) => {
+                            cv.wait_for(&mut st, d);
+                        }
+                        None => cv.wait(&mut st),
+                    }
+                    continue;
+                }
+                u64::MAX
+            }
+        };
+        let oid = s.oid(s.config.layout.object_number(st.set, offset));
+        if s.config.fenced && !q.fenced {
+            claim(s, &mut st, o, &oid);
+            continue;
+        }
+        send(s, &mut st, o, &oid, limit, below);
+    }
+}
+
+/// A waiting thread's share of the work: claim or send the queue of one object whose front is
+/// below the flush target and which has no append in flight. Set closing is left to workers.
+pub(super) fn help(s: &Shared, st: &mut MutexGuard<'_, State>) -> bool {
+    if st.failed.is_some() || st.closing_at.is_some() || st.advancing {
+        return false;
+    }
+    let target = st.flush_target;
+    let found = st
+        .offsets
+        .iter()
+        .position(|q| !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target));
+    let Some(o) = found else { return false };
+    let offset = u8::try_from(o).unwrap_or(u8::MAX);
+    let oid = s.oid(s.config.layout.object_number(st.set, offset));
+    if s.config.fenced && st.offsets.get(o).is_some_and(|q| !q.fenced) {
+        claim(s, st, o, &oid);
+    } else {
+        send(s, st, o, &oid, s.config.layout.soft_limit(), u64::MAX);
+    }
+    true
+}
+
+/// Closes the current set at entry tid `at` (keeping an earlier cut).
+pub(super) fn close_at(st: &mut State, at: u64) {
+    st.closing_at = Some(st.closing_at.map_or(at, |c| c.min(at)));
+}
+
+/// Moves the header and every queue to the next set (no append may be in flight).
+pub(super) fn advance(s: &Shared, st: &mut MutexGuard<'_, State>) {
+    st.advancing = true;
+    let next = st.min_next_set;
+    let r = MutexGuard::unlocked(st, || (s.advance)(next));
+    st.advancing = false;
+    match r {
+        Ok(()) => s.open_set(st, next),
+        Err(e) => {
+            let at = st.durable_through;
+            s.latch(st, at, e);
+            s.notify_all_waiters();
+        }
+    }
+    s.notify_workers();
+}
+
+/// Claims the current object of offset `o` with this writer's fence.
+pub(super) fn claim(s: &Shared, st: &mut MutexGuard<'_, State>, o: usize, oid: &str) {
+    set_in_flight(st, o, true);
+    let r = MutexGuard::unlocked(st, || claim_object(s.store.as_ref(), oid, s.tag_tid));
+    set_in_flight(st, o, false);
+    match r {
+        Ok(()) => {
+            if let Some(q) = st.offsets.get_mut(o) {
+                q.fenced = true;
+            }
+        }
+        Err(e) => {
+            let at = st.durable_through;
+            let err = match e {
+                ClaimError::Fenced { .. } => RecorderError::Fenced {
+                    tag_tid: s.tag_tid,
+                    detail: e.to_string(),
+                },
+                ClaimError::Store(e) => RecorderError::store("claim data object", &e),
+            };
+            s.latch(st, at, err);
+            s.notify_all_waiters();
+        }
+    }
+    s.notify_workers();
+}
+
+/// Sends one batch (entries below `below` that fit) of offset `o` to `oid`.
+pub(super) fn send(
+    s: &Shared,
+    st: &mut MutexGuard<'_, State>,
+    o: usize,
+    oid: &str,
+    limit: u64,
+    below: u64,
+) {
+    let Some(q) = st.offsets.get_mut(o) else {
+        return;
+    };
+    let (batch, cut) = q.take_batch(limit, below);
+    if let Some(at) = cut {
+        close_at(st, at);
+        s.notify_workers();
+    }
+    let Some(first) = batch.first().map(|e| e.entry_tid) else {
+        return;
+    };
+    set_in_flight(st, o, true);
+    st.in_flight_appends += 1;
+    let data: Vec<Bytes> = batch.iter().map(|e| e.bytes.clone()).collect();
+    let guard = if s.config.fenced {
+        append_guard(s.tag_tid, limit)
+    } else {
+        AppendGuard::soft_max(limit)
+    };
+    let r = MutexGuard::unlocked(st, || s.store.append(oid, &data, &guard));
+    set_in_flight(st, o, false);
+    st.in_flight_appends -= 1;
+    let watermark = st.durable_through;
+    match r {
+        Ok(_) => {
+            for e in &batch {
+                st.durable_ahead.insert(e.entry_tid);
+            }
+            loop {
+                let next = st.durable_through;
+                if !st.durable_ahead.remove(&next) {
+                    break;
+                }
+                st.durable_through = next + 1;
+            }
+        }
+        Err(e) if e.is_overflow() => {
+            if let Some(q) = st.offsets.get_mut(o) {
+                q.requeue_front(batch);
+                q.overflowed = true;
+            }
+            close_at(st, first);
+        }
+        Err(e) if is_fence_failure(&e) => {
+            let err = RecorderError::Fenced {
+                tag_tid: s.tag_tid,
+                detail: e.to_string(),
+            };
+            s.latch(st, first, err);
+        }
+        Err(e) => {
+            let err = RecorderError::store("append", &e);
+            s.latch(st, first, err);
+        }
+    }
+    if st.failed.is_some() {
+        s.notify_all_waiters();
+    } else {
+        s.notify_covered(watermark, st.durable_through);
+    }
+    if st.closing_at.is_some() || st.failed.is_some() {
+        s.notify_workers();
+    }
+}
+
+/// Wakes the worker of every object whose queue has due entries and no append in flight, so
+/// nothing due waits for a sleeping waiter.
+pub(super) fn wake_due_workers(s: &Shared, st: &State) {
+    let target = st.flush_target;
+    for (o, q) in st.offsets.iter().enumerate() {
+        if !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target) {
+            if let Some(cv) = s.work.get(o) {
+                cv.notify_one();
+            }
+        }
+    }
+}
+
+pub(super) fn set_in_flight(st: &mut State, o: usize, v: bool) {
+    if let Some(q) = st.offsets.get_mut(o) {
+        q.in_flight = v;
+    }
+}
