@@ -88,6 +88,10 @@ impl<S: ObjectStore> ObjectStore for Checked<S> {
         self.check()?;
         self.latch(self.inner.write_full(oid, data))
     }
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        self.check()?;
+        self.latch(self.inner.write_at(oid, offset, data))
+    }
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         self.inner.omap_get(oid, keys)
     }

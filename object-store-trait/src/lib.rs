@@ -145,6 +145,21 @@ pub trait ObjectStore: Send + Sync + Debug + 'static {
     /// The omap is untouched.
     fn write_full(&self, oid: &str, data: Bytes) -> Result<()>;
 
+    /// Writes `data` at `offset` (RADOS `write`), creating the object if missing and zero-filling
+    /// any gap between its end and `offset`; bytes outside the range are unchanged. Atomic and
+    /// durable like every mutation. The omap is untouched.
+    ///
+    /// The default reads the whole object and replaces it with [`ObjectStore::write_full`];
+    /// backends that can write in place override it.
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        let current = match self.stat(oid) {
+            Ok(stat) => self.read(oid, 0, stat.size)?,
+            Err(StoreError::NotFound { .. }) => Bytes::new(),
+            Err(e) => return Err(e),
+        };
+        self.write_full(oid, splice(&current, offset, &data)?)
+    }
+
     /// Values of the given omap keys that exist (missing keys are simply absent from the map).
     /// A missing object yields an empty map.
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>>;
@@ -196,6 +211,9 @@ impl<S: ObjectStore + ?Sized> ObjectStore for Arc<S> {
     }
     fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
         (**self).write_full(oid, data)
+    }
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        (**self).write_at(oid, offset, data)
     }
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         (**self).omap_get(oid, keys)
@@ -252,6 +270,21 @@ pub fn validate_oid(oid: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `current` with `data` written at `offset` (zero-filled up to `offset` if it lies past the end).
+pub fn splice(current: &[u8], offset: u64, data: &[u8]) -> Result<Bytes> {
+    let too_big = || StoreError::InvalidArgument(format!("write at {offset} overflows"));
+    let start = usize::try_from(offset).map_err(|_| too_big())?;
+    let end = start.checked_add(data.len()).ok_or_else(too_big)?;
+    let mut out = bytes::BytesMut::with_capacity(end.max(current.len()));
+    out.extend_from_slice(current.get(..start.min(current.len())).unwrap_or_default());
+    out.resize(start, 0);
+    out.extend_from_slice(data);
+    if let Some(rest) = current.get(end..) {
+        out.extend_from_slice(rest);
+    }
+    Ok(out.freeze())
 }
 
 /// Total length of a list of buffers.

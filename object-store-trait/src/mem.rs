@@ -19,7 +19,40 @@ struct Object {
     omap: BTreeMap<String, Bytes>,
 }
 
+/// Past this many chunks an object is compacted into one buffer.
+const MAX_CHUNKS: usize = 64;
+
 impl Object {
+    /// Replaces bytes `[offset, end)` with `data`, zero-filling a gap past the end. Chunks
+    /// outside the range are kept as zero-copy slices.
+    fn write_at(&mut self, offset: u64, end: u64, data: Bytes) {
+        let mut head = Vec::with_capacity(self.chunks.len() + 3);
+        let mut tail = Vec::new();
+        let mut pos = 0u64;
+        for chunk in self.chunks.drain(..) {
+            let chunk_end = pos + chunk.len() as u64;
+            if pos < offset {
+                head.push(chunk.slice(..(offset.min(chunk_end) - pos) as usize));
+            }
+            if chunk_end > end {
+                tail.push(chunk.slice(end.saturating_sub(pos) as usize..));
+            }
+            pos = chunk_end;
+        }
+        if offset > self.size {
+            head.push(Bytes::from(vec![0u8; (offset - self.size) as usize]));
+        }
+        head.push(data);
+        head.extend(tail);
+        head.retain(|c| !c.is_empty());
+        self.size = self.size.max(end);
+        self.chunks = head;
+        if self.chunks.len() > MAX_CHUNKS {
+            let whole = self.read(0, self.size);
+            self.chunks = vec![whole];
+        }
+    }
+
     fn read(&self, offset: u64, len: u64) -> Bytes {
         let end = offset.saturating_add(len).min(self.size);
         if offset >= end {
@@ -168,6 +201,17 @@ impl ObjectStore for MemStore {
         let obj = objects.entry(oid.to_owned()).or_default();
         obj.size = data.len() as u64;
         obj.chunks = vec![data];
+        Ok(())
+    }
+
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        validate_oid(oid)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        let mut objects = self.objects.write();
+        let obj = objects.entry(oid.to_owned()).or_default();
+        obj.write_at(offset, end, data);
         Ok(())
     }
 

@@ -136,6 +136,7 @@ fn new_image(site: &SiteSpec, name: &str, size: u64) -> CliResult<Arc<dyn BlockI
             if dir.exists() {
                 std::fs::remove_dir_all(&dir)?;
             }
+            std::fs::create_dir_all(&dir)?;
             Arc::new(SparseFileImage::create(&dir, name, size)?)
         }
     })

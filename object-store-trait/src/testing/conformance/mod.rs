@@ -37,7 +37,7 @@ pub use self::concurrency::{
 };
 pub use self::objects::{
     append_offsets, empty_append_creates, invalid_oids, large_reads, list_prefix, read_ranges,
-    remove_object, soft_limit, stat_sizes, watch_notify, write_full_replaces,
+    remove_object, soft_limit, stat_sizes, watch_notify, write_at_splices, write_full_replaces,
 };
 pub use self::omap::{
     append_omap_guards, guard_kinds, omap_batch_atomicity, omap_get_keys, omap_list_ranges,
@@ -87,6 +87,7 @@ pub const CHECKS: &[&str] = &[
     "remove_object",
     "list_prefix",
     "write_full_replaces",
+    "write_at_splices",
     "omap_get_keys",
     "omap_list_ranges",
     "omap_batch_atomicity",
@@ -112,6 +113,7 @@ pub fn run_all(factory: Factory<'_>) {
     remove_object(factory);
     list_prefix(factory);
     write_full_replaces(factory);
+    write_at_splices(factory);
     omap_get_keys(factory);
     omap_list_ranges(factory);
     omap_batch_atomicity(factory);
@@ -133,7 +135,7 @@ macro_rules! conformance_tests {
     ($factory:expr) => {
         $crate::conformance_tests!(@each $factory;
             append_offsets, empty_append_creates, soft_limit, append_omap_guards, read_ranges,
-            large_reads, stat_sizes, remove_object, list_prefix, write_full_replaces,
+            large_reads, stat_sizes, remove_object, list_prefix, write_full_replaces, write_at_splices,
             omap_get_keys, omap_list_ranges, omap_batch_atomicity, guard_kinds, invalid_oids,
             watch_notify, concurrent_appends, concurrent_soft_limit, concurrent_cas_counter,
             concurrent_exclusive_create, concurrent_reads_see_whole_batches);

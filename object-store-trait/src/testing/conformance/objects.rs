@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{all_omap, b, Factory};
-use crate::{AppendGuard, ObjectStoreExt, OmapBatch, StoreError};
+use crate::{AppendGuard, ObjectStore, ObjectStoreExt, OmapBatch, StoreError};
 
 /// Appends return the offset of their first byte; data of several buffers is concatenated.
 pub fn append_offsets(factory: Factory<'_>) {
@@ -249,6 +249,49 @@ pub fn write_full_replaces(factory: Factory<'_>) {
     );
     store.write_full("w", Bytes::new()).unwrap();
     assert_eq!(store.stat("w").unwrap().size, 0);
+}
+
+/// `write_at` splices data into an object (creating it, zero-filling gaps, extending it) and
+/// keeps the omap; checked against a plain byte-vector model after every step, including writes
+/// spanning many earlier writes.
+pub fn write_at_splices(factory: Factory<'_>) {
+    let store = factory();
+    let mut model: Vec<u8> = Vec::new();
+    let mut apply = |store: &dyn ObjectStore, offset: usize, data: &[u8]| {
+        store
+            .write_at("wa", offset as u64, Bytes::copy_from_slice(data))
+            .unwrap();
+        if model.len() < offset + data.len() {
+            model.resize(offset + data.len(), 0);
+        }
+        model[offset..offset + data.len()].copy_from_slice(data);
+        assert_eq!(
+            store.read_all("wa").unwrap(),
+            &model[..],
+            "after write at {offset}"
+        );
+        assert_eq!(store.stat("wa").unwrap().size, model.len() as u64);
+    };
+    apply(store.as_ref(), 3, b"abc");
+    let mut batch = OmapBatch::new();
+    batch.set("keep", b(b"me"));
+    store.omap_apply("wa", &batch).unwrap();
+    apply(store.as_ref(), 0, b"X");
+    apply(store.as_ref(), 4, b"YYYYYY");
+    apply(store.as_ref(), 20, b"tail");
+    // Many small writes, then one covering them all partly.
+    for i in 0..100usize {
+        apply(store.as_ref(), (i * 37) % 300, &[i as u8; 7]);
+    }
+    apply(store.as_ref(), 50, &[0xee; 123]);
+    apply(store.as_ref(), 0, b"");
+    assert_eq!(store.omap_get_one("wa", "keep").unwrap(), Some(b(b"me")));
+    assert_eq!(
+        store
+            .append("wa", &[b(b"+")], &AppendGuard::none())
+            .unwrap(),
+        model.len() as u64
+    );
 }
 
 /// Invalid object ids are rejected with `InvalidArgument` by every operation.
