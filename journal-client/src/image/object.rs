@@ -2,7 +2,7 @@
 //!
 //! * Data: objects `rbd_data.<image id>.<n as 16 hex digits>` of `2^22` bytes (4 MiB); object
 //!   `n` holds image bytes `[n * 4 MiB, (n+1) * 4 MiB)`. Missing objects and bytes past an
-//!   object's end read as zeros. A write is a read-modify-`write_full` of each touched object;
+//!   object's end read as zeros. A write is an `ObjectStore::write_at` into each touched object;
 //!   a discard of a whole object removes it.
 //! * Metadata: the JSON [`ImageMeta`] under omap key `meta` of `rbd_header.<image id>`, replaced
 //!   in one atomic omap batch.
@@ -112,26 +112,6 @@ impl ObjectBackend {
         }
     }
 
-    /// Applies `f` to the bytes `[start, start+len)` of object `n` (zero-extended as needed).
-    fn modify(
-        &self,
-        n: u64,
-        start: usize,
-        len: usize,
-        f: impl FnOnce(&mut [u8]),
-    ) -> ImageResult<()> {
-        let old = self.read_object(n)?;
-        let mut buf = BytesMut::from(&old[..]);
-        if buf.len() < start + len {
-            buf.resize(start + len, 0);
-        }
-        if let Some(dst) = buf.get_mut(start..start + len) {
-            f(dst);
-        }
-        self.store.write_full(&self.data_oid(n), buf.freeze())?;
-        Ok(())
-    }
-
     /// Splits `[offset, offset+len)` into `(object number, start in object, length)`.
     fn pieces(offset: u64, len: u64) -> Vec<(u64, usize, usize)> {
         let mut out = Vec::new();
@@ -173,7 +153,8 @@ impl ImageBackend for ObjectBackend {
         let mut at = 0usize;
         for (n, start, take) in Self::pieces(offset, data.len() as u64) {
             let src = data.get(at..at + take).unwrap_or_default();
-            self.modify(n, start, take, |dst| dst.copy_from_slice(src))?;
+            self.store
+                .write_at(&self.data_oid(n), start as u64, Bytes::copy_from_slice(src))?;
             at += take;
         }
         Ok(())
@@ -183,8 +164,21 @@ impl ImageBackend for ObjectBackend {
         for (n, start, take) in Self::pieces(offset, len) {
             if take as u64 == OBJECT_SIZE {
                 ignore_missing(self.store.remove(&self.data_oid(n)))?;
-            } else if self.read_object(n)?.len() > start {
-                self.modify(n, start, take, |dst| dst.fill(0))?;
+            } else {
+                let size = match self.store.stat(&self.data_oid(n)) {
+                    Ok(stat) => stat.size,
+                    Err(e) if e.is_not_found() => 0,
+                    Err(e) => return Err(e.into()),
+                };
+                if size > start as u64 {
+                    // Zero only the bytes the object holds; past its end reads are zeros.
+                    let len = take.min((size - start as u64) as usize);
+                    self.store.write_at(
+                        &self.data_oid(n),
+                        start as u64,
+                        Bytes::from(vec![0u8; len]),
+                    )?;
+                }
             }
         }
         Ok(())
