@@ -7,15 +7,16 @@
 //! | no local image with this global id | create the replica (same name, journal whose first tag is owned by the remote mirror uuid), register, full sync |
 //! | local image has `resync_requested` (and is not primary) | delete it, then as above |
 //! | tag chains: [`Link::Stopped`] / [`Link::SplitBrain`] | report, no replay |
-//! | [`Link::Failback`] (local was demoted, remote promoted after it) | allocate a local tag following the remote, register anew, full sync |
+//! | [`Link::Failback`] (local was demoted, remote promoted after it), our client on the remote still at the promotion marker | allocate a local tag following the remote, replay from the marker |
+//! | [`Link::Failback`], otherwise | register anew, allocate a local tag following the remote, full sync |
 //! | [`Link::Follow`], mirror client missing | register anew, full sync |
 //! | [`Link::Follow`], client disconnected | full sync if `resync_after_disconnect`, else error |
 //! | [`Link::Follow`], client `syncing` | resume the sync |
 //! | [`Link::Follow`], client `replaying` | replay |
 //!
-//! A failback costs a full sync here (Ceph replays the new primary's journal from its
-//! promotion instead): a freshly registered client cannot be positioned exactly at the
-//! promotion tag's first entry, and the sync point rule keeps the result exact.
+//! An orderly promotion registers the peers' clients at its marker entry ([`crate::role`]), so
+//! a failback normally replays just the new primary's entries after its promotion, as Ceph
+//! does. A full sync is the fallback when that client was replaced or moved.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -181,6 +182,9 @@ pub fn bootstrap(
         Link::Stopped(why) => Ok(Bootstrapped::Stopped(why)),
         Link::SplitBrain(why) => Ok(Bootstrapped::SplitBrain(why)),
         Link::Failback => {
+            if failback_by_replay(link, &remote_header, &remote_tags, &local_header, &local_id)? {
+                return Ok(Bootstrapped::Replay { local_id });
+            }
             set_state(
                 status,
                 ImageState::Syncing,
@@ -222,6 +226,50 @@ pub fn bootstrap(
             Ok(Bootstrapped::Replay { local_id })
         }
     }
+}
+
+/// Failback without an image sync: the new primary's orderly promotion registered this site's
+/// client at its promotion marker ([`crate::role`]). If the client is still exactly there (in
+/// `replaying`, positioned on the promotion tag recorded for this image), follow the remote
+/// from it: allocate the local tag and replay. Returns `false` when a sync is needed instead.
+fn failback_by_replay(
+    link: &ImageLink,
+    remote_header: &JournalHeader,
+    remote_tags: &[(u64, journal_core::tag_data::TagData)],
+    local_header: &JournalHeader,
+    local_id: &str,
+) -> Result<bool> {
+    let Some([_, (promoted_tid, _)]) =
+        site_mirror::promotion(link.remote.store().as_ref(), &link.remote_id)?
+    else {
+        return Ok(false);
+    };
+    let client = match remote_header.get_client(&link.local_uuid) {
+        Ok(c) => c,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let at_marker = client.state == ClientState::Connected
+        && client.commit_position.object_positions.len() == 1
+        && client
+            .commit_position
+            .first()
+            .is_some_and(|p| p.tag_tid == promoted_tid && p.entry_tid == 0);
+    let mut meta = match image_sync::peer_meta(remote_header, &link.local_uuid) {
+        Ok(m) => m,
+        Err(ReplayError::Invalid(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !at_marker || meta.state != MirrorPeerState::Replaying || !meta.sync_points.is_empty() {
+        return Ok(false);
+    }
+    meta.image_id = local_id.to_owned();
+    image_sync::save_peer_meta(remote_header, &link.local_uuid, &meta)?;
+    if let Some((_, remote_current)) = remote_tags.last() {
+        let mapped = tag_chain::map_remote_tag(remote_current, &link.local_uuid, &link.remote_uuid);
+        image_journal::allocate_image_tag(local_header, &mapped)?;
+    }
+    Ok(true)
 }
 
 /// A replica this agent started to create but did not finish (a crash before its mirroring

@@ -9,11 +9,15 @@
 //! | promote | current tag `<orphan>` | `""`, predecessor `<orphan>`, tag = current, entry 1 |
 //! | force-promote | current tag not `""` | `""`, predecessor `""`, tag = current, entry 0 |
 //!
+//! An orderly promotion also registers every peer site as a mirror-peer client positioned at the
+//! promotion marker, so the demoted peer can follow the new primary by replay alone.
+//!
 //! The image must not be open for writing elsewhere while its role changes: a writer that is
 //! open is fenced off by the new tag (its next header update fails), and it must be reopened.
 
 use bytes::Bytes;
 use journal_client::fence;
+use journal_core::client_data::{ClientData, ClientMeta, MirrorPeerClientMeta, MirrorPeerState};
 use journal_core::encoding::{Encode, UTime};
 use journal_core::entry::Entry;
 use journal_core::event::{Event, EventEntry};
@@ -104,15 +108,44 @@ pub fn change_role(site: &Site, name: &str, change: RoleChange) -> Result<u64> {
         )?;
     }
     let object_number = append_marker(&header, tid)?;
-    header.client_commit(
-        IMAGE_CLIENT_ID,
-        &ObjectSetPosition::new(vec![ObjectPosition {
-            object_number,
-            tag_tid: tid,
-            entry_tid: 0,
-        }]),
-    )?;
+    let marker = ObjectSetPosition::new(vec![ObjectPosition {
+        object_number,
+        tag_tid: tid,
+        entry_tid: 0,
+    }]);
+    header.client_commit(IMAGE_CLIENT_ID, &marker)?;
+    if change == RoleChange::Promote {
+        register_peers_at(site, &header, &marker)?;
+    }
     Ok(tid)
+}
+
+/// After an orderly promotion, registers every peer site of `site` as a mirror-peer client of
+/// the image's journal positioned at the promotion marker, before anything is written: the
+/// demoted peer's agent then replays exactly the entries after the promotion (no image sync),
+/// and until it does, the journal keeps them (a registered client holds back trimming).
+fn register_peers_at(
+    site: &Site,
+    header: &JournalHeader,
+    marker: &ObjectSetPosition,
+) -> Result<()> {
+    for peer in crate::site_mirror::peers(site.store().as_ref())?.keys() {
+        match header.client_unregister(peer) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let meta = MirrorPeerClientMeta {
+            state: MirrorPeerState::Replaying,
+            ..MirrorPeerClientMeta::default()
+        };
+        let data = ClientData {
+            meta: ClientMeta::MirrorPeer(meta),
+        };
+        header.client_register(peer, data.to_bytes())?;
+        header.client_commit(peer, marker)?;
+    }
+    Ok(())
 }
 
 /// Appends the `DemotePromote` event as entry 0 of `tag_tid` at splay offset 0 of the active

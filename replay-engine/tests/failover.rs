@@ -93,6 +93,12 @@ fn demote_promote_reverses_direction() {
         ImageState::Replaying,
         Duration::from_secs(5)
     ));
+    // The failback went by replay alone: B's promotion registered A's client at the promotion
+    // marker, and no image sync ran for it (a sync records its object count).
+    let b_header = b.journal_header(&b.image_id("vol").unwrap());
+    let meta = replay_engine::image_sync::peer_meta(&b_header, &a.mirror_uuid().unwrap()).unwrap();
+    assert_eq!(meta.sync_object_count, 0, "failback ran an image sync");
+    assert_eq!(meta.image_id, a.image_id("vol").unwrap());
     assert!(wait_state(
         &agent_b,
         "vol",
