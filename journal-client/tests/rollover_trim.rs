@@ -123,3 +123,33 @@ fn a_laggy_client_is_disconnected_and_stops_holding_back_trimming() {
     assert!(header.get_mutable_metadata().unwrap().minimum_set > 0);
     ji.close().unwrap();
 }
+
+#[test]
+fn the_writer_follows_an_active_set_advanced_by_someone_else() {
+    // §6.3, last paragraph: a header notification shows a newer active set; the writer closes
+    // its objects and continues in that set.
+    let store: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
+    let ji = open(&store, settings());
+    ji.write(0, Bytes::from_static(b"before")).unwrap();
+    JournalHeader::new(store.clone(), 0, "j")
+        .set_active_set(5)
+        .unwrap();
+    let mut polls = 0;
+    while ji.active_set() != 5 {
+        polls += 1;
+        assert!(polls < 10_000, "writer never noticed the new active set");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    ji.write(0, Bytes::from_static(b"after")).unwrap();
+    let objects = common::journal_objects(store.as_ref(), 0, "j");
+    let placed: Vec<(u64, u64)> = objects
+        .iter()
+        .flat_map(|(n, es)| es.iter().map(move |e| (e.entry_tid, *n)))
+        .collect();
+    assert!(placed.contains(&(0, 0)), "{placed:?}");
+    assert!(
+        placed.contains(&(1, 11)),
+        "entry 1 belongs in set 5, offset 1: {placed:?}"
+    );
+    ji.close().unwrap();
+}

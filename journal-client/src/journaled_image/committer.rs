@@ -4,11 +4,13 @@
 //! commit tracker (if it changed), flushes the image (so every applied write it covers is
 //! durable — a sparse file needs the fsync), writes the position with the fenced header
 //! (`client_commit("")`), then flags laggy clients (`max_concurrent_object_sets`) and runs the
-//! trimmer (object sets every connected client has committed past are removed).
+//! trimmer (object sets every connected client has committed past are removed). It also watches
+//! the header: on a notification it re-reads the mutable metadata, follows an active set that
+//! someone else advanced, and trims.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use journal_core::header::{laggy_clients, ClientState, HeaderError};
 
 use super::{Inner, IMAGE_CLIENT_ID};
@@ -23,22 +25,57 @@ pub(crate) enum CommitCmd {
     Shutdown,
 }
 
-/// The commit thread's body.
+/// The commit thread's body: periodic commits, commands, and header notifications.
 pub(crate) fn run(inner: &Inner, rx: &Receiver<CommitCmd>, commit_age: Duration) {
+    // Header notifications are hints (spec §4.4): on one, re-read the mutable metadata, follow
+    // an active set someone else advanced, and trim. Without a watch, commits still run.
+    let watch = inner.header.watch().ok();
+    let never = crossbeam_channel::never();
+    let mut next_commit = Instant::now() + commit_age;
     loop {
-        let cmd = rx.recv_timeout(commit_age);
-        let result = commit_and_trim(inner).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, "commit position update failed");
-        }
-        match cmd {
-            Ok(CommitCmd::Flush(reply)) => {
-                let _ = reply.send(result);
+        let notes = watch.as_ref().map_or(&never, |w| w.receiver());
+        let wait = next_commit.saturating_duration_since(Instant::now());
+        crossbeam_channel::select! {
+            recv(rx) -> cmd => {
+                let result = commit_and_trim(inner).map_err(|e| e.to_string());
+                log_failure(&result);
+                match cmd {
+                    Ok(CommitCmd::Flush(reply)) => {
+                        let _ = reply.send(result);
+                    }
+                    Ok(CommitCmd::Shutdown) | Err(_) => return,
+                }
             }
-            Ok(CommitCmd::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {}
+            recv(notes) -> _ => {
+                // Our own header updates notify too: one refresh covers all queued ones.
+                if let Some(w) = &watch {
+                    w.drain();
+                }
+                log_failure(&refresh(inner).map_err(|e| e.to_string()));
+            }
+            default(wait) => {
+                log_failure(&commit_and_trim(inner).map_err(|e| e.to_string()));
+                next_commit = Instant::now() + commit_age;
+            }
         }
     }
+}
+
+fn log_failure(result: &Result<(), String>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "journal commit/refresh failed");
+    }
+}
+
+/// After a header notification: follow the active set if another party advanced it (§6.3),
+/// then trim (other clients may have committed).
+fn refresh(inner: &Inner) -> Result<(), JournalClientError> {
+    let meta = inner.header.get_mutable_metadata()?;
+    if meta.active_set > inner.recorder.active_set() {
+        inner.recorder.notice_active_set(meta.active_set);
+    }
+    inner.header.trim()?;
+    Ok(())
 }
 
 /// Writes the image client's position if it changed, then laggy-client handling and trimming.

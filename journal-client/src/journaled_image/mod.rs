@@ -72,7 +72,7 @@ pub(crate) struct Inner {
     pub(crate) tracker: Arc<Mutex<CommitTracker>>,
     pub(crate) last_written: Mutex<ObjectSetPosition>,
     pub(crate) overlay: Mutex<Overlay>,
-    recorder: Recorder,
+    pub(crate) recorder: Recorder,
     submit: Mutex<Submit>,
     submit_cv: Condvar,
     applied: Mutex<AppliedState>,
