@@ -151,5 +151,11 @@ fn the_writer_follows_an_active_set_advanced_by_someone_else() {
         placed.contains(&(1, 11)),
         "entry 1 belongs in set 5, offset 1: {placed:?}"
     );
-    ji.close().unwrap();
+    // A reader walks over the empty sets 1..4: a second writer (nothing was committed yet)
+    // replays both entries.
+    let b = open(&store, settings());
+    assert_eq!(b.replayed_entries(), 2);
+    assert_eq!(&b.read(0, 6).unwrap()[..], b"aftere");
+    drop(b);
+    drop(ji);
 }
