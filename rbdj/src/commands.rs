@@ -4,7 +4,6 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 
 use journal_core::header::JournalHeader;
-use object_store_trait::DirStoreOptions;
 use replay_engine::role::{change_role, RoleChange};
 use replay_engine::site::{JournalShape, Site};
 use replay_engine::site_mirror::MirrorMode;
@@ -19,7 +18,9 @@ use crate::{image_cmd, journal_tools};
 
 /// Opens the site behind `arg`.
 pub fn open_site(arg: &SiteArg) -> CliResult<Site> {
-    let store = arg.site.open_store(DirStoreOptions::default())?;
+    let store = arg
+        .site
+        .open_store(crate::site_spec::site_store_options())?;
     Ok(Site::open(store, arg.pool_id))
 }
 

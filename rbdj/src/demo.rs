@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use journal_client::image::BlockImage;
 use journal_client::JournalSettings;
 use journal_core::encoding::UTime;
-use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore};
+use object_store_trait::{DirStore, MemStore, ObjectStore};
 use parking_lot::Mutex;
 use replay_engine::agent::{AgentHandle, AgentOptions, MirrorAgent};
 use replay_engine::site::{JournalShape, Site};
@@ -65,7 +65,10 @@ pub struct DemoReport {
 
 fn open_store(dir: Option<&Path>, name: &str) -> CliResult<Arc<dyn ObjectStore>> {
     Ok(match dir {
-        Some(d) => Arc::new(DirStore::open(d.join(name), DirStoreOptions::default())?),
+        Some(d) => Arc::new(DirStore::open(
+            d.join(name),
+            crate::site_spec::site_store_options(),
+        )?),
         None => Arc::new(MemStore::new()),
     })
 }
@@ -128,6 +131,8 @@ fn agent_options(lags: Arc<Mutex<Vec<f64>>>, applied: Arc<AtomicU64>) -> AgentOp
     };
     options.replayer.flush_interval = Duration::from_millis(20);
     options.replayer.commit_interval = Duration::from_millis(50);
+    // ObjectImage writes in place, so the replica needs no write-back cache.
+    options.replayer.write_back_chunks = 0;
     options.replayer.on_applied = Some(Arc::new(move |event| {
         applied.fetch_add(1, Ordering::Relaxed);
         if !event.timestamp.is_zero() {

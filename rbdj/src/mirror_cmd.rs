@@ -16,7 +16,7 @@ use journal_core::encoding::{Decode, UTime};
 use journal_core::event::EventEntry;
 use journal_core::header::{ClientState, JournalHeader, ObjectPosition};
 use journal_core::player::{PlayMode, Player, PlayerEvent, PlayerOptions};
-use object_store_trait::{DirStoreOptions, ObjectStore, ObjectStoreExt, OmapBatch};
+use object_store_trait::{ObjectStore, ObjectStoreExt, OmapBatch};
 use replay_engine::agent::{AgentOptions, MirrorAgent};
 use replay_engine::site::Site;
 use replay_engine::status::ImageStatus;
@@ -87,7 +87,7 @@ fn publish(store: &dyn ObjectStore, statuses: &[ImageStatus]) -> CliResult<()> {
 
 fn open(spec: &SiteSpec, pool_id: i64) -> CliResult<Site> {
     Ok(Site::open(
-        spec.open_store(DirStoreOptions::default())?,
+        spec.open_store(crate::site_spec::site_store_options())?,
         pool_id,
     ))
 }

@@ -44,6 +44,15 @@ impl fmt::Display for SiteSpec {
     }
 }
 
+/// `DirStore` options for a site: durable appends, and reads through `pread` rather than memory
+/// maps so image data objects can be written in place (`ObjectStore::write_at`).
+pub fn site_store_options() -> DirStoreOptions {
+    DirStoreOptions {
+        mmap_reads: false,
+        ..DirStoreOptions::default()
+    }
+}
+
 impl SiteSpec {
     /// Opens the store behind the spec (creating the directory for `dir:`).
     pub fn open_store(&self, options: DirStoreOptions) -> Result<Arc<dyn ObjectStore>, StoreError> {

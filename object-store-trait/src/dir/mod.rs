@@ -428,6 +428,49 @@ impl ObjectStore for DirStore {
         }
     }
 
+    /// In place (`pwrite` + `fdatasync` under the object's exclusive lock) when memory-mapped
+    /// reads are off. With `mmap_reads` on, bytes below a file's size must never change while a
+    /// mapping may exist (see `mmap.rs`), so the write goes through the copy-on-write default
+    /// (read, patch, `write_full` by rename) instead.
+    ///
+    /// Crash atomicity of the in-place path is that of the file system's own writes: a crash
+    /// during the call can leave the range partly written (never bytes outside it). Journaled
+    /// images rely on durability only: an image write whose journal entry is not yet committed
+    /// is replayed from the journal after a crash.
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        validate_oid(oid)?;
+        if self.opts.mmap_reads {
+            let current = match self.stat(oid) {
+                Ok(stat) => self.read(oid, 0, stat.size)?,
+                Err(StoreError::NotFound { .. }) => Bytes::new(),
+                Err(e) => return Err(e),
+            };
+            return self.write_full(oid, crate::splice(&current, offset, &data)?);
+        }
+        offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        let _lock = self.shared.locks.exclusive(oid)?;
+        let file = match OpenOptions::new().write(true).open(self.data_path(oid)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let whole = crate::splice(&[], offset, &data)?;
+                return self.create_object(oid, &[whole], None);
+            }
+            Err(e) => return Err(StoreError::io("open", oid, e)),
+        };
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&data, offset)
+            .and_then(|()| {
+                if self.sync() {
+                    file.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|e| StoreError::io("write", oid, e))
+    }
+
     fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
         validate_oid(oid)?;
         let _lock = self.shared.locks.shared(oid)?;
