@@ -336,6 +336,7 @@ fn sync_then_replay(
         &link.local_uuid,
         remote_image.as_ref(),
         local_image.as_ref(),
+        &link.local.journal_header(&local_id),
         options.sync,
         stop,
         status,

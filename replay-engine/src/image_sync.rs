@@ -33,6 +33,7 @@ use parking_lot::Mutex;
 
 use crate::error::{ReplayError, Result};
 use crate::ids;
+use crate::image_journal;
 use crate::status::{ImageState, ImageStatus};
 
 /// Image sync settings.
@@ -118,15 +119,30 @@ pub fn register_for_sync(
 
 /// Copies `remote` onto `local`, resuming from the progress recorded in client `client_id`'s
 /// data on `remote_header`. See the module docs.
+///
+/// `local_header` is the replica's journal: the sync stops (with [`SyncEnd::Stopped`]) as soon
+/// as the replica is promoted or a resync is requested, so a promoted image never receives more
+/// of the primary's data.
+#[allow(clippy::too_many_arguments)]
 pub fn run_sync(
     remote_header: &JournalHeader,
     client_id: &str,
     remote: &dyn BlockImage,
     local: &dyn BlockImage,
+    local_header: &JournalHeader,
     options: SyncOptions,
     stop: &AtomicBool,
     status: &Arc<Mutex<ImageStatus>>,
 ) -> Result<SyncEnd> {
+    let local_watch = local_header.watch().ok();
+    let replica_changed = || -> Result<bool> {
+        let (_, tag) = image_journal::current_tag(local_header)?;
+        Ok(tag.is_local_primary()
+            || image_journal::image_client_meta(local_header)?.resync_requested)
+    };
+    if replica_changed()? {
+        return Ok(SyncEnd::Stopped);
+    }
     let mut meta = peer_meta(remote_header, client_id)?;
     if meta.sync_points.is_empty() {
         meta.sync_points.push(MirrorPeerSyncPoint {
@@ -153,6 +169,10 @@ pub fn run_sync(
     }
     for n in first..count {
         if stop.load(Ordering::Relaxed) {
+            return Ok(SyncEnd::Stopped);
+        }
+        // A role change mutates (and notifies) the replica's journal header.
+        if local_watch.as_ref().is_some_and(|w| w.drain() > 0) && replica_changed()? {
             return Ok(SyncEnd::Stopped);
         }
         let offset = n * chunk;

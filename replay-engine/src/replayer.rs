@@ -207,6 +207,11 @@ impl Replayer {
     }
 
     fn run_inner(&mut self, stop: &AtomicBool) -> Result<ReplayEnd> {
+        // The local watch exists since `new`: a role change before it was registered (after
+        // bootstrap looked at the roles) is only visible by checking now.
+        if let Some(end) = self.check_roles()? {
+            return Ok(end);
+        }
         self.set_state(ImageState::Replaying, "");
         loop {
             if stop.load(Ordering::Relaxed) {
