@@ -15,12 +15,14 @@
 //!   failure (`SnapUnprotect -EBUSY`) or in its re-apply set, otherwise replay fails. Both
 //!   entries are reported applied together. An `OpFinish` for an unknown op is acknowledged;
 //!   a second op event with a parked op tid fails.
+//! * SnapCreate, Resize and UpdateFeatures affect the IO around them, so — as in librbd — they
+//!   are executed as soon as their op event is read (IO events after it land after them); their
+//!   `OpFinish` then only settles the outcome (an execution error outside the re-apply set fails
+//!   replay there).
 //! * `DemotePromote` and unknown events are acknowledged at once.
 //!
-//! Deviation from librbd: SnapCreate, Resize and UpdateFeatures are executed at their
-//! `OpFinish` like every other op (librbd starts them at the op event and lets them wait for
-//! the `OpFinish` at a safe point). A writer that holds the image quiesced between the two
-//! entries — as [`crate::JournaledImage`] does — makes both orders equivalent.
+//! Where librbd would block further entries until such an op reaches a safe point, this engine
+//! is synchronous: the op has finished executing before the next event is applied.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -83,13 +85,30 @@ pub struct Applied<T> {
     pub result: i32,
 }
 
+/// An op event waiting for its `OpFinish`.
+#[derive(Debug)]
+struct Parked<T> {
+    id: T,
+    op: Event,
+    executed: Option<Result<(), ImageError>>,
+}
+
+/// Ops executed when their op event is read (they affect the IO around them).
+fn executes_immediately(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::SnapCreate { .. } | Event::Resize { .. } | Event::UpdateFeatures { .. }
+    )
+}
+
 /// The event-application engine (see the module docs).
 #[derive(Debug)]
 pub struct EventApplier<T> {
     image: Arc<dyn BlockImage>,
     options: ApplyOptions,
     unflushed: Vec<T>,
-    parked: BTreeMap<u64, (T, Event)>,
+    /// Parked ops: id, event, and the outcome if it was executed at its op event.
+    parked: BTreeMap<u64, Parked<T>>,
 }
 
 /// Errors that re-applying `event` may legitimately produce (§12.4).
@@ -275,10 +294,10 @@ impl<T> EventApplier<T> {
             }
             Event::OpFinish { op_tid, result } => match self.parked.remove(op_tid) {
                 None => out.push(Applied { id, result: 0 }),
-                Some((op_id, op)) => {
-                    let recorded = self.finish_op(&op, *op_tid, *result)?;
+                Some(parked) => {
+                    let recorded = self.finish_op(&parked.op, *op_tid, *result, parked.executed)?;
                     out.push(Applied {
-                        id: op_id,
+                        id: parked.id,
                         result: recorded,
                     });
                     out.push(Applied {
@@ -293,14 +312,30 @@ impl<T> EventApplier<T> {
                 if self.parked.contains_key(&op_tid) {
                     return Err(ApplyError::DuplicateOp { op_tid });
                 }
-                self.parked.insert(op_tid, (id, op.clone()));
+                let executed =
+                    executes_immediately(op).then(|| execute_op(self.image.as_ref(), op));
+                self.parked.insert(
+                    op_tid,
+                    Parked {
+                        id,
+                        op: op.clone(),
+                        executed,
+                    },
+                );
             }
         }
         Ok(out)
     }
 
     /// Executes (or skips) a parked op for its `OpFinish`; returns the result to report.
-    fn finish_op(&mut self, op: &Event, op_tid: u64, result: i32) -> Result<i32, ApplyError> {
+    /// `executed` holds the outcome of an op already executed at its op event.
+    fn finish_op(
+        &mut self,
+        op: &Event,
+        op_tid: u64,
+        result: i32,
+        executed: Option<Result<(), ImageError>>,
+    ) -> Result<i32, ApplyError> {
         if result < 0 {
             if expected_failure(op, result) || reapply_ignored(op, result) {
                 return Ok(result);
@@ -311,7 +346,7 @@ impl<T> EventApplier<T> {
                 result,
             });
         }
-        match execute_op(self.image.as_ref(), op) {
+        match executed.unwrap_or_else(|| execute_op(self.image.as_ref(), op)) {
             Ok(()) => Ok(0),
             Err(e) if reapply_ignored(op, e.errno()) => Ok(0),
             Err(source) => Err(ApplyError::Image {
@@ -328,9 +363,9 @@ impl<T> EventApplier<T> {
         let mut out = Vec::new();
         let parked = std::mem::take(&mut self.parked);
         if !cancel {
-            for (op_tid, (id, op)) in parked {
-                let result = self.finish_op(&op, op_tid, 0)?;
-                out.push(Applied { id, result });
+            for (op_tid, p) in parked {
+                let result = self.finish_op(&p.op, op_tid, 0, p.executed)?;
+                out.push(Applied { id: p.id, result });
             }
         }
         self.flush(&mut out)?;

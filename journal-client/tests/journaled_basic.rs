@@ -157,6 +157,7 @@ fn failed_ops_record_their_errno_and_reopen_replays_nothing_twice() {
     )
     .unwrap();
     ji.snap_create("a").unwrap();
+    // Refused by the pre-journal check (as librbd's own checks): no entries.
     let err = ji.snap_create("a").unwrap_err();
     assert!(
         matches!(
@@ -165,16 +166,33 @@ fn failed_ops_record_their_errno_and_reopen_replays_nothing_twice() {
         ),
         "{err:?}"
     );
+    ji.snap_protect("a").unwrap();
+    assert!(ji.snap_remove("a").is_err());
+    // Fails while executing: recorded with its errno (-EINVAL, in Flatten's re-apply set).
+    assert!(ji.flatten().is_err());
     ji.write(0, Bytes::from_static(b"hello")).unwrap();
     ji.close().unwrap();
     let ev = events(store.as_ref());
-    assert!(ev.iter().any(|(_, _, e)| matches!(
-        e,
+    let names: Vec<&str> = ev.iter().map(|(_, _, e)| e.name()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "SnapCreate",
+            "OpFinish",
+            "SnapProtect",
+            "OpFinish",
+            "Flatten",
+            "OpFinish",
+            "AioWrite"
+        ]
+    );
+    assert!(matches!(
+        ev[5].2,
         Event::OpFinish {
-            op_tid: 2,
-            result: -17
+            op_tid: 3,
+            result: -22
         }
-    )));
+    ));
 
     let ji = JournaledImage::open(
         store.clone(),
