@@ -366,6 +366,10 @@ impl object_store_trait::ObjectStore for KillSwitch {
         self.tick()?;
         self.inner.write_full(oid, data)
     }
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> object_store_trait::Result<()> {
+        self.tick()?;
+        self.inner.write_at(oid, offset, data)
+    }
     fn omap_get(
         &self,
         oid: &str,
