@@ -21,6 +21,8 @@ use crate::error::JournalClientError;
 pub(crate) enum CommitCmd {
     /// Write the position now and answer.
     Flush(Sender<Result<(), String>>),
+    /// Write the position now; nobody waits (a user flush).
+    Kick,
     /// Write the position a last time and stop.
     Shutdown,
 }
@@ -43,6 +45,7 @@ pub(crate) fn run(inner: &Inner, rx: &Receiver<CommitCmd>, commit_age: Duration)
                     Ok(CommitCmd::Flush(reply)) => {
                         let _ = reply.send(result);
                     }
+                    Ok(CommitCmd::Kick) => {}
                     Ok(CommitCmd::Shutdown) | Err(_) => return,
                 }
             }

@@ -436,11 +436,15 @@ impl JournaledImage {
     }
 
     /// Records an `AioFlush` and returns when every earlier acknowledged write is durable in the
-    /// journal (they are at acknowledgement already). The first flush switches batching on.
+    /// journal (they are at acknowledgement already). The first flush switches batching on; the
+    /// commit thread is asked to write the commit position (not waited for).
     pub fn flush(&self) -> Result<()> {
         let f = self.submit(None, vec![Event::AioFlush], None, |_| ApplyKind::Flush)?;
         self.inner.recorder.enable_batching();
-        Ok(f.wait()?)
+        f.wait()?;
+        // Also get the commit position written soon (without waiting for it).
+        let _ = self.commit_tx.send(CommitCmd::Kick);
+        Ok(())
     }
 
     /// Reads `len` bytes at `offset`, including acknowledged writes not yet applied.
