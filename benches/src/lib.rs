@@ -1,1 +1,245 @@
-//! Benchmarks for rbdj (see `benches/`).
+//! Shared helpers for the rbdj criterion benchmarks (see `benches/` and `docs/performance.md`).
+//!
+//! The benchmarks compare two sides measured in the same run (journaled vs unjournaled, recorder
+//! vs memcpy + CRC, DirStore vs a plain `write` + `fdatasync` loop), so the interesting result is
+//! the ratio of the two times, not the absolute numbers. `ratios.py` next to this crate's
+//! `Cargo.toml` prints those ratios from criterion's JSON estimates.
+
+use std::fmt;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Runs `total` operations split as evenly as possible over `threads` threads and returns the
+/// wall time from the moment all threads are ready until the last one finishes.
+///
+/// `op(thread, i)` is called with the thread index and the operation's index within that
+/// thread (`0..share`). `after(thread)` runs on each thread after its share, inside the timed
+/// region (used to wait for outstanding work). Thread creation is not timed.
+pub fn run_threads<F, A>(threads: usize, total: u64, op: F, after: A) -> Duration
+where
+    F: Fn(usize, u64) + Sync,
+    A: Fn(usize) + Sync,
+{
+    let threads = threads.max(1);
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(threads);
+        for t in 0..threads {
+            let (op, after, barrier) = (&op, &after, &barrier);
+            let share = share_of(total, threads, t);
+            handles.push(s.spawn(move || {
+                barrier.wait();
+                for i in 0..share {
+                    op(t, i);
+                }
+                after(t);
+            }));
+        }
+        barrier.wait();
+        let started = Instant::now();
+        for h in handles {
+            // A panicking worker is re-raised by the scope when it ends.
+            let _ = h.join();
+        }
+        started.elapsed()
+    })
+}
+
+/// Operations thread `t` of `threads` runs out of `total` (the first `total % threads` threads
+/// get one more).
+pub fn share_of(total: u64, threads: usize, t: usize) -> u64 {
+    let n = threads.max(1) as u64;
+    let t = t as u64;
+    total / n + u64::from(t < total % n)
+}
+
+/// A small deterministic pseudo-random generator (xorshift64*), for offsets and payloads.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed` (any value; 0 is remapped).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `0..n` (`n` > 0; returns 0 for `n == 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+}
+
+/// How the writes of a benchmark are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// Uniformly random, `io_size`-aligned offsets over the whole image.
+    Random,
+    /// Each thread writes its own region of the image front to back (wrapping around).
+    Sequential,
+}
+
+/// Where a write benchmark keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `MemStore` journal + `MemImage` (everything in process memory).
+    Mem,
+    /// `DirStore` journal (fdatasync per append) + `SparseFileImage` in a temporary directory.
+    Dir,
+}
+
+/// One write-benchmark configuration; its `Display` is the criterion benchmark id parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteConfig {
+    /// Storage backend.
+    pub backend: Backend,
+    /// Bytes per write.
+    pub io_size: u64,
+    /// Offset pattern.
+    pub pattern: Pattern,
+    /// Concurrent writer threads.
+    pub threads: usize,
+}
+
+impl WriteConfig {
+    /// Offset of write number `i` of thread `t`, for an image of `image_size` bytes; `salt`
+    /// varies the random pattern between runs.
+    pub fn offset(&self, salt: u64, image_size: u64, t: usize, i: u64) -> u64 {
+        let blocks = (image_size / self.io_size.max(1)).max(1);
+        match self.pattern {
+            Pattern::Random => {
+                let mut rng = Rng::new(salt ^ ((t as u64) << 40) ^ i);
+                rng.below(blocks) * self.io_size
+            }
+            Pattern::Sequential => {
+                let per_thread = (blocks / self.threads.max(1) as u64).max(1);
+                let start = (t as u64 % blocks) * per_thread;
+                ((start + i % per_thread) % blocks) * self.io_size
+            }
+        }
+    }
+}
+
+/// `4KiB`, `64KiB`, `1MiB`, or plain bytes.
+pub fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{}MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{}KiB", bytes >> 10)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Mem => "mem",
+            Backend::Dir => "dir-fdatasync",
+        })
+    }
+}
+
+impl fmt::Display for WriteConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pattern = match self.pattern {
+            Pattern::Random => "rand",
+            Pattern::Sequential => "seq",
+        };
+        write!(
+            f,
+            "{}_{}-{}_{}t",
+            self.backend,
+            human_size(self.io_size),
+            pattern,
+            self.threads
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_total() {
+        for total in [0u64, 1, 15, 16, 17, 1000] {
+            for threads in [1usize, 2, 16] {
+                let sum: u64 = (0..threads).map(|t| share_of(total, threads, t)).sum();
+                assert_eq!(sum, total, "total {total} threads {threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn run_threads_runs_every_operation_once() {
+        let seen = parking_lot::Mutex::new(Vec::new());
+        run_threads(3, 10, |t, i| seen.lock().push((t, i)), |_| {});
+        let mut seen = seen.into_inner();
+        seen.sort_unstable();
+        let mut expected = Vec::new();
+        for t in 0..3 {
+            for i in 0..share_of(10, 3, t) {
+                expected.push((t, i));
+            }
+        }
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn offsets_stay_inside_the_image_and_aligned() {
+        for pattern in [Pattern::Random, Pattern::Sequential] {
+            let c = WriteConfig {
+                backend: Backend::Mem,
+                io_size: 65536,
+                pattern,
+                threads: 16,
+            };
+            for t in 0..16 {
+                for i in 0..100 {
+                    let off = c.offset(7, 1 << 22, t, i);
+                    assert!(off + 65536 <= 1 << 22);
+                    assert_eq!(off % 65536, 0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_readable() {
+        let c = WriteConfig {
+            backend: Backend::Dir,
+            io_size: 4096,
+            pattern: Pattern::Random,
+            threads: 16,
+        };
+        assert_eq!(c.to_string(), "dir-fdatasync_4KiB-rand_16t");
+        assert_eq!(human_size(1 << 20), "1MiB");
+        assert_eq!(human_size(100), "100B");
+    }
+}

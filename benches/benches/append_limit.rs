@@ -1,0 +1,206 @@
+//! Append throughput against the machine's limit, in the same run (issue 7 item 3).
+//!
+//! * `append_limit_mem`: `Recorder` appends to a `MemStore` (bytes/s of payload until every
+//!   entry is durable in the store) vs the physical limit: copying the same payloads into a
+//!   buffer and computing their CRC-32C (`ceph_crc32c`), with the same thread count. Each
+//!   recorder writer keeps up to 32 appends outstanding and waits for them in order.
+//! * `append_limit_dir`: one writer, batch sizes 4 KiB / 64 KiB / 1 MiB: a plain loop of
+//!   `write` + `fdatasync` on one file vs `DirStore::append` of the same batch (`writev` +
+//!   `fdatasync`, `SyncPolicy::Data`) vs the `Recorder` on a `DirStore` appending one entry of
+//!   that payload size and waiting for it (33 bytes of framing more per entry; splay width 4,
+//!   so consecutive entries go to 4 different object files). Every side has the batch on stable
+//!   storage when the operation returns.
+//!
+//! Run: `cargo bench -p rbdj-benches --bench append_limit`, then
+//! `python3 benches/ratios.py append_limit` for the ratios.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use journal_client::recorder::AdvanceHook;
+use journal_client::{JournalSettings, Recorder, RecorderConfig};
+use journal_core::commit::CommitTracker;
+use journal_core::entry::ceph_crc32c;
+use journal_core::header::ObjectSetPosition;
+use journal_core::Layout;
+use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStore};
+use parking_lot::Mutex;
+use rbdj_benches::{human_size, run_threads, Rng};
+
+/// Appends each recorder writer keeps outstanding before waiting for the oldest.
+const WINDOW: usize = 32;
+
+fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
+    let layout = Layout::new(24, 4).unwrap();
+    let settings = JournalSettings {
+        writethrough_until_flush: false,
+        max_payload_bytes: (1 << 20) + 64,
+        ..JournalSettings::default()
+    };
+    let config = RecorderConfig {
+        journal_id: "bench".to_owned(),
+        name_pool_id: 0,
+        layout,
+        tag_tid: 0,
+        active_set: 0,
+        fenced: false,
+        settings,
+    };
+    let tracker = Arc::new(Mutex::new(CommitTracker::new(
+        layout.splay_width,
+        ObjectSetPosition::default(),
+    )));
+    let advance: AdvanceHook = Arc::new(|_set| Ok(()));
+    Recorder::start(store, config, tracker, advance).unwrap()
+}
+
+fn payloads(threads: usize, size: usize) -> Vec<Bytes> {
+    (0..threads)
+        .map(|t| Bytes::from(Rng::new(t as u64 + 11).bytes(size)))
+        .collect()
+}
+
+/// Runs `iters` appends over `threads` writers on `recorder`; returns the time until all are
+/// durable.
+fn recorder_run(recorder: &Recorder, data: &[Bytes], threads: usize, iters: u64) -> Duration {
+    let outstanding: Vec<Mutex<VecDeque<journal_client::AppendFuture>>> =
+        (0..threads).map(|_| Mutex::new(VecDeque::new())).collect();
+    run_threads(
+        threads,
+        iters,
+        |t, _| {
+            let f = recorder.append(data[t].clone()).unwrap();
+            let mut q = outstanding[t].lock();
+            q.push_back(f);
+            if q.len() > WINDOW {
+                let oldest = q.pop_front().unwrap();
+                drop(q);
+                oldest.wait().unwrap();
+            }
+        },
+        |t| {
+            let q = std::mem::take(&mut *outstanding[t].lock());
+            for f in q {
+                f.wait().unwrap();
+            }
+        },
+    )
+}
+
+fn bench_mem(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append_limit_mem");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (size, threads) in [(4096usize, 1usize), (4096, 16), (64 << 10, 1)] {
+        let id = format!("{}_{}t", human_size(size as u64), threads);
+        let data = payloads(threads, size);
+        group.throughput(Throughput::Bytes(size as u64));
+
+        let buffers: Vec<Mutex<Vec<u8>>> =
+            (0..threads).map(|_| Mutex::new(vec![0u8; size])).collect();
+        group.bench_function(BenchmarkId::new("memcpy_crc32c", &id), |b| {
+            b.iter_custom(|iters| {
+                run_threads(
+                    threads,
+                    iters,
+                    |t, _| {
+                        let mut buf = buffers[t].lock();
+                        buf.copy_from_slice(&data[t]);
+                        std::hint::black_box(ceph_crc32c(0, &buf));
+                    },
+                    |_| {},
+                )
+            })
+        });
+
+        group.bench_function(BenchmarkId::new("recorder", &id), |b| {
+            b.iter_custom(|iters| {
+                let recorder = start_recorder(Arc::new(MemStore::new()));
+                let elapsed = recorder_run(&recorder, &data, threads, iters);
+                recorder.shutdown();
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_dir(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append_limit_dir");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for size in [4096usize, 64 << 10, 1 << 20] {
+        let id = human_size(size as u64);
+        let data = payloads(1, size);
+        group.throughput(Throughput::Bytes(size as u64));
+
+        group.bench_function(BenchmarkId::new("write_fdatasync", &id), |b| {
+            b.iter_custom(|iters| {
+                let dir = tempfile::tempdir().unwrap();
+                let mut file = File::create(dir.path().join("log")).unwrap();
+                file.sync_all().unwrap();
+                let started = Instant::now();
+                for _ in 0..iters {
+                    file.write_all(&data[0]).unwrap();
+                    file.sync_data().unwrap();
+                }
+                started.elapsed()
+            })
+        });
+
+        group.bench_function(BenchmarkId::new("dirstore_append", &id), |b| {
+            b.iter_custom(|iters| {
+                let dir = tempfile::tempdir().unwrap();
+                let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
+                let batch = [data[0].clone()];
+                // Create the object untimed (creation also syncs directories).
+                store.append("obj", &batch, &AppendGuard::none()).unwrap();
+                let started = Instant::now();
+                for _ in 0..iters {
+                    store.append("obj", &batch, &AppendGuard::none()).unwrap();
+                }
+                started.elapsed()
+            })
+        });
+
+        group.bench_function(BenchmarkId::new("recorder", &id), |b| {
+            b.iter_custom(|iters| {
+                let dir = tempfile::tempdir().unwrap();
+                let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
+                let recorder = start_recorder(Arc::new(store));
+                // Create the splay objects untimed.
+                for _ in 0..4 {
+                    recorder.append(data[0].clone()).unwrap().wait().unwrap();
+                }
+                let started = Instant::now();
+                for _ in 0..iters {
+                    recorder.append(data[0].clone()).unwrap().wait().unwrap();
+                }
+                let elapsed = started.elapsed();
+                recorder.shutdown();
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_mem, bench_dir);
+criterion_main!(benches);

@@ -1,0 +1,161 @@
+//! Journaled vs unjournaled image writes on the same backend, in the same run (issue 3, issue 7
+//! item 1). Throughput is in elements = acknowledged writes, so criterion's "thrpt" is IOPS and
+//! the ratio journaled / unjournaled is the journaling cost.
+//!
+//! Durability each side promises when a write returns:
+//! * `mem`: both sides in process memory. Unjournaled: `MemImage::write` + `flush` (a no-op).
+//!   Journaled: `JournaledImage::write` returns once the entry is appended to a `MemStore`
+//!   journal; the image write follows on the applier thread.
+//! * `dir-fdatasync`: both sides on stable storage. Unjournaled: `SparseFileImage::write` +
+//!   `flush` (`fdatasync` of the data file) per write. Journaled: `JournaledImage::write`
+//!   returns once its entry is in a `DirStore` (`SyncPolicy::Data`: `writev` + `fdatasync` per
+//!   append, group commit across writers); the image write follows asynchronously and would be
+//!   replayed from the journal after a crash.
+//!
+//! The journaled time includes draining the apply queue (`wait_applied`) at the end of each
+//! sample, so no image work is left outside the measurement; trimming (`flush_commit_position`)
+//! happens between samples, untimed.
+//!
+//! Run: `cargo bench -p rbdj-benches --bench journal_overhead`, then
+//! `python3 benches/ratios.py journal_overhead` for the ratios.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use journal_client::image::{BlockImage, MemImage, SparseFileImage};
+use journal_client::{JournalSettings, JournaledImage};
+use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore};
+use rbdj_benches::{run_threads, Backend, Pattern, Rng, WriteConfig};
+use tempfile::TempDir;
+
+/// Image size: big enough that 4 KiB random writes rarely hit the same block.
+const IMAGE_SIZE: u64 = 256 << 20;
+
+fn configs() -> Vec<WriteConfig> {
+    let mut out = Vec::new();
+    for backend in [Backend::Mem, Backend::Dir] {
+        for (io_size, pattern) in [
+            (4096, Pattern::Random),
+            (64 << 10, Pattern::Sequential),
+            (1 << 20, Pattern::Sequential),
+        ] {
+            for threads in [1, 16] {
+                out.push(WriteConfig {
+                    backend,
+                    io_size,
+                    pattern,
+                    threads,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn new_image(backend: Backend, name: &str) -> (Arc<dyn BlockImage>, Option<TempDir>) {
+    match backend {
+        Backend::Mem => (Arc::new(MemImage::new(name, IMAGE_SIZE)), None),
+        Backend::Dir => {
+            let dir = tempfile::tempdir().unwrap();
+            let image = SparseFileImage::create(dir.path(), name, IMAGE_SIZE).unwrap();
+            (Arc::new(image), Some(dir))
+        }
+    }
+}
+
+fn new_journaled(backend: Backend) -> (JournaledImage, Vec<TempDir>) {
+    let (image, image_dir) = new_image(backend, "journaled");
+    let mut dirs: Vec<TempDir> = image_dir.into_iter().collect();
+    let store: Arc<dyn ObjectStore> = match backend {
+        Backend::Mem => Arc::new(MemStore::new()),
+        Backend::Dir => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
+            dirs.push(dir);
+            Arc::new(store)
+        }
+    };
+    // Batching on from the start (as after the first user flush), Ceph defaults otherwise.
+    let settings = JournalSettings {
+        writethrough_until_flush: false,
+        ..JournalSettings::default()
+    };
+    let journaled = JournaledImage::open(store, "bench", image, settings).unwrap();
+    (journaled, dirs)
+}
+
+/// One payload per writer thread (reused: the write paths copy it anyway).
+fn payloads(cfg: &WriteConfig) -> Vec<Bytes> {
+    (0..cfg.threads)
+        .map(|t| Bytes::from(Rng::new(t as u64 + 1).bytes(cfg.io_size as usize)))
+        .collect()
+}
+
+fn bench_overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("journal_overhead");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    let salt = AtomicU64::new(1);
+    for cfg in configs() {
+        let data = payloads(&cfg);
+
+        let (plain, _plain_dir) = new_image(cfg.backend, "plain");
+        group.bench_function(BenchmarkId::new("unjournaled", cfg), |b| {
+            b.iter_custom(|iters| {
+                let salt = salt.fetch_add(1, Ordering::Relaxed);
+                run_threads(
+                    cfg.threads,
+                    iters,
+                    |t, i| {
+                        let off = cfg.offset(salt, IMAGE_SIZE, t, i);
+                        plain.write(off, data[t].clone()).unwrap();
+                        plain.flush().unwrap();
+                    },
+                    |_| {},
+                )
+            })
+        });
+        drop(plain);
+
+        let (journaled, _dirs) = new_journaled(cfg.backend);
+        group.bench_function(BenchmarkId::new("journaled", cfg), |b| {
+            b.iter_custom(|iters| {
+                let salt = salt.fetch_add(1, Ordering::Relaxed);
+                let writes = run_threads(
+                    cfg.threads,
+                    iters,
+                    |t, i| {
+                        let off = cfg.offset(salt, IMAGE_SIZE, t, i);
+                        journaled.write(off, data[t].clone()).unwrap();
+                    },
+                    |_| {},
+                );
+                let drain = Instant::now();
+                journaled.wait_applied().unwrap();
+                let elapsed = writes + drain.elapsed();
+                // Untimed: commit and trim so the in-memory journal does not grow without bound.
+                journaled.flush_commit_position().unwrap();
+                elapsed
+            })
+        });
+        journaled.close().unwrap();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_overhead);
+criterion_main!(benches);
