@@ -65,9 +65,10 @@ pub struct ReplayerOptions {
     /// Called after each applied event. Default none.
     pub on_applied: Option<AppliedHook>,
     /// Chunks (4 MiB data objects) the replica's write-back cache may hold between flushes
-    /// ([`crate::write_back`]); 0 applies every event straight to the image. Default 8
-    /// (32 MiB). A replayer's memory is about this plus the live player's prefetch budget
-    /// (16 MiB by default): 48 MiB.
+    /// ([`crate::write_back`]); 0 applies every event straight to the image. Default 0: the
+    /// stores write image objects in place (`ObjectStore::write_at`), where the cache only adds
+    /// copies; use e.g. 8 (32 MiB) over a store whose small writes rewrite whole objects. A
+    /// replayer's memory is about this plus the live player's prefetch budget (16 MiB).
     pub write_back_chunks: usize,
 }
 
@@ -95,7 +96,7 @@ impl Default for ReplayerOptions {
             replay_delay: Duration::ZERO,
             check_interval: Duration::from_millis(100),
             on_applied: None,
-            write_back_chunks: 8,
+            write_back_chunks: 0,
         }
     }
 }
