@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use journal_core::header::{laggy_clients, ClientState, HeaderError};
+use object_store_trait::Watch;
 
 use super::{Inner, IMAGE_CLIENT_ID};
 use crate::error::JournalClientError;
@@ -28,10 +29,17 @@ pub(crate) enum CommitCmd {
 }
 
 /// The commit thread's body: periodic commits, commands, and header notifications.
-pub(crate) fn run(inner: &Inner, rx: &Receiver<CommitCmd>, commit_age: Duration) {
+///
+/// `watch` is the header watch, registered before the image was handed out so no change after
+/// `open` returns is missed.
+pub(crate) fn run(
+    inner: &Inner,
+    rx: &Receiver<CommitCmd>,
+    commit_age: Duration,
+    watch: Option<Watch>,
+) {
     // Header notifications are hints (spec §4.4): on one, re-read the mutable metadata, follow
     // an active set someone else advanced, and trim. Without a watch, commits still run.
-    let watch = inner.header.watch().ok();
     let never = crossbeam_channel::never();
     let mut next_commit = Instant::now() + commit_age;
     loop {

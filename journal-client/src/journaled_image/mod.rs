@@ -196,7 +196,10 @@ impl JournaledImage {
         let applier = spawn("rbdj-applier", move || applier::run(&a, &apply_rx))?;
         let c = Arc::clone(&inner);
         let age = settings.commit_age;
-        let committer = spawn("rbdj-commit", move || committer::run(&c, &commit_rx, age))?;
+        let watch = inner.header.watch().ok();
+        let committer = spawn("rbdj-commit", move || {
+            committer::run(&c, &commit_rx, age, watch);
+        })?;
         Ok(JournaledImage {
             inner,
             commit_tx,
