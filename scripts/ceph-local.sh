@@ -8,6 +8,11 @@
 #        scripts/ceph-local.sh env DIR            print the export line if the cluster is up
 #        scripts/ceph-local.sh stop DIR           stop the daemons by PID and delete DIR (idempotent;
 #                                                 KEEP=1 keeps DIR, e.g. for its logs)
+#        scripts/ceph-local.sh pair-start DIR     two clusters DIR/a and DIR/b with the rbd-mirror daemon
+#                                                 replicating pool `rbd` from A to B (journal mode, pool
+#                                                 mode; needs the rbd-mirror package); prints
+#                                                 `export RBDJ_CEPH_MIRROR_A=...` and `..._B=...`
+#        scripts/ceph-local.sh pair-stop DIR      stop both clusters and the daemon, delete DIR
 # PORT defaults to a free port chosen by the kernel. Progress and errors go to stderr; on a failed
 # start the daemon logs' tails are printed and the daemons are stopped.
 set -euo pipefail
@@ -158,6 +163,38 @@ env)
 stop)
   [ -d "$dir" ] || exit 0
   stop_daemons
+  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
+  ;;
+pair-start)
+  command -v rbd-mirror >/dev/null 2>&1 || { log "missing rbd-mirror (apt-get install rbd-mirror)"; exit 1; }
+  self=$(realpath "$0")
+  "$self" start "$dir/a" >/dev/null
+  "$self" start "$dir/b" >/dev/null
+  A=$dir/a/ceph.conf B=$dir/b/ceph.conf
+  if ! alive "$dir/b/run/rbd-mirror.pid"; then
+    mon_a=$(sed -n 's/^mon host = //p' "$A")
+    timeout 60 rbd -c "$A" mirror pool enable rbd pool --site-name site-a
+    timeout 60 rbd -c "$B" mirror pool enable rbd pool --site-name site-b
+    # auth is off; the peer record still wants a key
+    ceph-authtool --gen-print-key >"$dir/peer.key"
+    timeout 60 rbd -c "$B" mirror pool peer add rbd client.admin@site-a --remote-mon-host "$mon_a" \
+      --remote-key-file "$dir/peer.key" --direction rx-only >/dev/null
+    # rbd-mirror finds its local cluster by the default search, so CEPH_CONF names B's file
+    CEPH_CONF=$B rbd-mirror --id admin --log-file "$dir/b/log/rbd-mirror.log" \
+      --pid-file "$dir/b/run/rbd-mirror.pid" || { log "rbd-mirror did not start"; exit 1; }
+    for _ in $(seq 50); do alive "$dir/b/run/rbd-mirror.pid" && break; sleep 0.2; done
+    alive "$dir/b/run/rbd-mirror.pid" || { log "rbd-mirror exited; see $dir/b/log/rbd-mirror.log"; exit 1; }
+  fi
+  log "mirror pair up: A=$A B=$B"
+  echo "export RBDJ_CEPH_MIRROR_A=$A"
+  echo "export RBDJ_CEPH_MIRROR_B=$B"
+  ;;
+pair-stop)
+  [ -d "$dir" ] || exit 0
+  self=$(realpath "$0")
+  # B first: its run dir holds the rbd-mirror pid file, stopped with B's daemons.
+  KEEP=${KEEP:-0} "$self" stop "$dir/b" || true
+  KEEP=${KEEP:-0} "$self" stop "$dir/a" || true
   if [ "${KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
   ;;
 *) usage ;;

@@ -389,6 +389,39 @@ impl ObjectStore for RadosStore {
             .map_err(|e| map_errno("write_full", oid, e))
     }
 
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        validate_oid(oid)?;
+        offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        let io = self.io("write_at")?;
+        if !data.is_empty() {
+            // RADOS `write`: atomic, creates the object, zero-fills a gap past the end.
+            let mut wop = WriteOp::new();
+            wop.create(false);
+            wop.write(&data, offset);
+            return io
+                .operate(oid, wop)
+                .map_err(|e| map_errno("write_at", oid, e));
+        }
+        // An empty write still creates the object and extends it to `offset`.
+        for _ in 0..self.options.max_cas_attempts {
+            let seen = self.observe(&io, "write_at", oid, &[])?;
+            let mut wop = Self::conditional_op(&seen);
+            if offset > seen.size {
+                wop.truncate(offset);
+            } else if seen.version.is_some() {
+                return Ok(());
+            }
+            match io.operate(oid, wop) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_conflict(e) => continue,
+                Err(e) => return Err(map_errno("write_at", oid, e)),
+            }
+        }
+        Err(self.too_contended("write_at", oid))
+    }
+
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         validate_oid(oid)?;
         for key in keys {

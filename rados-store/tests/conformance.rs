@@ -49,6 +49,7 @@ mod rados {
         remove_object,
         list_prefix,
         write_full_replaces,
+        write_at_splices,
         omap_get_keys,
         omap_list_ranges,
         omap_batch_atomicity,

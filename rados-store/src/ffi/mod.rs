@@ -81,6 +81,8 @@ extern "C" {
     fn rados_write_op_create(op: WriteOpT, exclusive: c_int, category: *const c_char);
     fn rados_write_op_append(op: WriteOpT, buffer: *const c_char, len: usize);
     fn rados_write_op_write_full(op: WriteOpT, buffer: *const c_char, len: usize);
+    fn rados_write_op_write(op: WriteOpT, buffer: *const c_char, len: usize, offset: u64);
+    fn rados_write_op_truncate(op: WriteOpT, offset: u64);
     fn rados_write_op_exec(
         op: WriteOpT,
         cls: *const c_char,

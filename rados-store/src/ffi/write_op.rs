@@ -61,6 +61,24 @@ impl WriteOp {
         };
     }
 
+    /// Writes `data` at `offset` (zero-filling a gap past the end).
+    pub(crate) fn write(&mut self, data: &[u8], offset: u64) {
+        // SAFETY: as in `append`.
+        #[allow(unsafe_code)]
+        unsafe {
+            rados_write_op_write(self.handle, data.as_ptr().cast(), data.len(), offset)
+        };
+    }
+
+    /// Sets the object's size to `size` (extending with zeros or cutting).
+    pub(crate) fn truncate(&mut self, size: u64) {
+        // SAFETY: live op.
+        #[allow(unsafe_code)]
+        unsafe {
+            rados_write_op_truncate(self.handle, size)
+        };
+    }
+
     /// Calls object-class method `cls.method` with `input`.
     pub(crate) fn exec(&mut self, cls: &CStr, method: &CStr, input: &[u8]) {
         // SAFETY: live op; NUL-terminated names; librados copies `input`; a NULL prval is allowed
