@@ -1,3 +1,4 @@
 //! Workspace integration tests for rbdj (see the `tests/` folder).
 
 pub mod corrupt;
+pub mod crash_model;
