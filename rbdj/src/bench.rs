@@ -75,6 +75,7 @@ pub struct BenchReport {
 
 /// Runs `threads` writers for `seconds` calling `write(offset, data)`; returns the measurements.
 fn drive(
+    label: &str,
     threads: usize,
     seconds: u64,
     io_size: u64,
@@ -85,6 +86,12 @@ fn drive(
     let writes = AtomicU64::new(0);
     let latencies = Mutex::new(Vec::new());
     let started = Instant::now();
+    let bar = indicatif::ProgressBar::new(seconds.max(1));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}] {bar:30}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(label.to_owned());
     std::thread::scope(|s| -> CliResult<()> {
         let mut handles = Vec::new();
         for t in 0..threads {
@@ -108,7 +115,9 @@ fn drive(
         let deadline = started + Duration::from_secs(seconds);
         while Instant::now() < deadline && !handles.iter().any(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(20));
+            bar.set_position(started.elapsed().as_secs());
         }
+        bar.finish_and_clear();
         stop.store(true, Ordering::Relaxed);
         for h in handles {
             h.join()
@@ -221,11 +230,18 @@ pub fn measure(args: &BenchArgs) -> CliResult<BenchReport> {
 
     // Unjournaled: write + flush (fdatasync on a file) before the write counts as acknowledged.
     let plain = new_image(&args.site, "bench-unjournaled", size)?;
-    let unjournaled = drive(args.threads, args.seconds, io_size, size, &|off, data| {
-        plain.write(off, data)?;
-        plain.flush()?;
-        Ok(())
-    })?;
+    let unjournaled = drive(
+        "unjournaled",
+        args.threads,
+        args.seconds,
+        io_size,
+        size,
+        &|off, data| {
+            plain.write(off, data)?;
+            plain.flush()?;
+            Ok(())
+        },
+    )?;
     drop(plain);
 
     // Journaled: acknowledged once the journal entry is durable.
@@ -235,10 +251,17 @@ pub fn measure(args: &BenchArgs) -> CliResult<BenchReport> {
         ..JournalSettings::default()
     };
     let disk = JournaledImage::open(journal_store(&args.site)?, "bench", image, settings)?;
-    let journaled = drive(args.threads, args.seconds, io_size, size, &|off, data| {
-        disk.write(off, data)?;
-        Ok(())
-    })?;
+    let journaled = drive(
+        "journaled",
+        args.threads,
+        args.seconds,
+        io_size,
+        size,
+        &|off, data| {
+            disk.write(off, data)?;
+            Ok(())
+        },
+    )?;
     disk.close()?;
     cleanup(&args.site);
 

@@ -52,6 +52,8 @@ pub struct PublishedStatus {
     pub entries_applied: u64,
     /// When this record was written (Unix seconds).
     pub updated_unix: f64,
+    /// False in the last record an agent writes when it stops.
+    pub running: bool,
 }
 
 fn unix_now() -> f64 {
@@ -61,7 +63,7 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn publish(store: &dyn ObjectStore, statuses: &[ImageStatus]) -> CliResult<()> {
+fn publish(store: &dyn ObjectStore, statuses: &[ImageStatus], running: bool) -> CliResult<()> {
     let mut batch = OmapBatch::new();
     for s in statuses {
         let record = PublishedStatus {
@@ -73,6 +75,7 @@ fn publish(store: &dyn ObjectStore, statuses: &[ImageStatus]) -> CliResult<()> {
             entries_per_second: s.entries_per_second,
             entries_applied: s.entries_applied,
             updated_unix: unix_now(),
+            running,
         };
         batch.set(
             format!("image_{}", s.name),
@@ -125,7 +128,7 @@ pub fn run(
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(200));
         let statuses = agent.status();
-        if let Err(e) = publish(local_site.store().as_ref(), &statuses) {
+        if let Err(e) = publish(local_site.store().as_ref(), &statuses, true) {
             tracing::warn!("cannot publish mirror status: {e}");
         }
         if status_interval > 0 && last_print.elapsed() >= Duration::from_secs(status_interval) {
@@ -149,7 +152,7 @@ pub fn run(
         s.bytes_per_second = 0.0;
         s.entries_per_second = 0.0;
     }
-    publish(local_site.store().as_ref(), &last)?;
+    publish(local_site.store().as_ref(), &last, false)?;
     writeln!(out, "mirror agent stopped")?;
     Ok(())
 }
@@ -270,7 +273,7 @@ pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
             .store()
             .omap_get_one(STATUS_OID, &format!("image_{}", info.name))?
             .and_then(|v| serde_json::from_slice::<PublishedStatus>(&v).ok())
-            .filter(|p| unix_now() - p.updated_unix < STALE_AFTER.as_secs_f64());
+            .filter(|p| !p.running || unix_now() - p.updated_unix < STALE_AFTER.as_secs_f64());
         let (mut state, mut description) = match &published {
             Some(p) => (p.state.clone(), p.description.clone()),
             None => ("stopped".to_owned(), "no running agent".to_owned()),
@@ -299,7 +302,7 @@ pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
             entries_per_second: published.as_ref().map_or(0.0, |p| p.entries_per_second),
             primary_position,
             non_primary_position,
-            agent_running: published.is_some(),
+            agent_running: published.as_ref().is_some_and(|p| p.running),
         });
     }
     let health = if images

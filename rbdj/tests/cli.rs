@@ -12,6 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Kills a spawned child when dropped, so a failing test never leaves a server or agent running
+/// (which would also keep the test harness's output pipes open).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn rbdj(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rbdj"))
         .args(args)
@@ -364,20 +375,23 @@ fn nbd_serve_writes_through_the_journal_with_qemu_io() {
         "--journaling",
         "vol",
     ]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rbdj"))
-        .args([
-            "nbd",
-            "serve",
-            "--site",
-            &s,
-            "--listen",
-            "127.0.0.1:0",
-            "vol",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_rbdj"))
+            .args([
+                "nbd",
+                "serve",
+                "--site",
+                &s,
+                "--listen",
+                "127.0.0.1:0",
+                "vol",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let addr = first
         .strip_prefix("serving NBD on ")
@@ -405,10 +419,10 @@ fn nbd_serve_writes_through_the_journal_with_qemu_io() {
         String::from_utf8_lossy(&io.stderr)
     );
     Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 
     let raw_path = dir.path().join("vol.raw");
     ok(&[
@@ -427,4 +441,133 @@ fn nbd_serve_writes_through_the_journal_with_qemu_io() {
         raw == expected,
         "image differs from the reference after NBD writes"
     );
+}
+
+#[test]
+fn mirror_run_replicates_across_processes_and_stops_cleanly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let a = format!("dir:{}", dir.path().join("a").display());
+    let b = format!("dir:{}", dir.path().join("b").display());
+    ok(&["mirror", "pool", "enable", "--site", &a, "pool"]);
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &a,
+        "--size",
+        "8M",
+        "--journaling",
+        "vol",
+    ]);
+    let payload: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let input = dir.path().join("in.bin");
+    std::fs::write(&input, &payload).unwrap();
+    ok(&[
+        "image",
+        "write",
+        "--site",
+        &a,
+        "--offset",
+        "8192",
+        "vol",
+        input.to_str().unwrap(),
+    ]);
+
+    let mut agent = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_rbdj"))
+            .args(["mirror", "run", "--local", &b, "--remote", &a])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .starts_with("mirror agent running"));
+    // A second write while the agent (another process) is tailing the journal.
+    ok(&[
+        "image",
+        "write",
+        "--site",
+        &a,
+        "--offset",
+        "2000000",
+        "vol",
+        input.to_str().unwrap(),
+    ]);
+
+    let primary_raw = dir.path().join("a.raw");
+    let replica_raw = dir.path().join("b.raw");
+    ok(&[
+        "image",
+        "export",
+        "--site",
+        &a,
+        "vol",
+        primary_raw.to_str().unwrap(),
+    ]);
+    let expected = std::fs::read(&primary_raw).unwrap();
+    // Independent oracle: the bytes we wrote, at the offsets we wrote them.
+    let mut model = vec![0u8; 8 << 20];
+    model[8192..8192 + payload.len()].copy_from_slice(&payload);
+    model[2_000_000..2_000_000 + payload.len()].copy_from_slice(&payload);
+    assert!(expected == model, "primary differs from the model");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut converged = false;
+    while std::time::Instant::now() < deadline {
+        let out = rbdj(&[
+            "image",
+            "export",
+            "--site",
+            &b,
+            "vol",
+            replica_raw.to_str().unwrap(),
+        ]);
+        if out.status.success() && std::fs::read(&replica_raw).unwrap() == expected {
+            converged = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(converged, "replica did not converge");
+    // The agent publishes its status every 200 ms.
+    let mut running = serde_json::Value::Null;
+    for _ in 0..100 {
+        running = serde_json::from_str(&ok(&[
+            "mirror", "status", "--local", &b, "--remote", &a, "--format", "json",
+        ]))
+        .unwrap();
+        if running["images"][0]["agent_running"] == true {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(running["images"][0]["agent_running"], true, "{running}");
+
+    Command::new("kill")
+        .args(["-INT", &agent.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        agent.0.wait().unwrap().success(),
+        "agent did not stop cleanly on SIGINT"
+    );
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("mirror agent stopped"),
+        "{rest:?}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&ok(&[
+        "mirror", "status", "--local", &b, "--remote", &a, "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(status["images"][0]["agent_running"], false, "{status}");
+    assert_eq!(status["images"][0]["entries_behind"], 0, "{status}");
 }
