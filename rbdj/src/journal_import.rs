@@ -3,7 +3,6 @@
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use journal_client::{JournalSettings, Recorder, RecorderConfig};
 use journal_core::commit::CommitTracker;
 use journal_core::encoding::Decode;
@@ -11,7 +10,7 @@ use journal_core::event::EventEntry;
 use journal_core::header::{HeaderError, JournalHeader, ObjectSetPosition};
 use parking_lot::Mutex;
 
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::export_file::ExportReader;
 use crate::journal_tools::Counts;
 
@@ -21,10 +20,7 @@ const IMPORT_CLIENT: &str = "IMPORT";
 /// A recorder writing under one tag, as the importer does (no writer fence: like `rbd journal
 /// import`, the tool appends under the records' own tags).
 fn start_recorder(header: &JournalHeader, tag_tid: u64) -> CliResult<Recorder> {
-    let meta = header.get_immutable_metadata()?;
-    let layout = meta
-        .layout()
-        .map_err(|e| CliError::Invalid(format!("journal layout: {e}")))?;
+    let layout = crate::journal_tools::journal_layout(header)?;
     let config = RecorderConfig {
         journal_id: header.journal_id().to_owned(),
         name_pool_id: header.name_pool_id(),
@@ -75,14 +71,9 @@ pub fn import(
     no_error: bool,
     out: &mut dyn Write,
 ) -> CliResult<Counts> {
-    match header.client_register(IMPORT_CLIENT, Bytes::new()) {
-        Ok(()) | Err(HeaderError::Exists { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let result = import_records(header, input, no_error, out);
-    let unregister = header.client_unregister(IMPORT_CLIENT);
-    let counts = result?;
-    unregister?;
+    let counts = crate::journal_tools::with_tool_client(header, IMPORT_CLIENT, |_| {
+        import_records(header, input, no_error, out)
+    })?;
     header.notify()?;
     writeln!(
         out,

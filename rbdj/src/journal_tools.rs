@@ -7,7 +7,8 @@ use bytes::Bytes;
 use journal_core::encoding::Decode;
 use journal_core::event::EventEntry;
 use journal_core::header::{Client, ClientState, HeaderError, JournalHeader, ObjectSetPosition};
-use journal_core::player::{JournalInfo, PlayMode, Player, PlayerEvent, PlayerOptions};
+use journal_core::layout::Layout;
+use journal_core::player::{PlayMode, Player, PlayerEvent, PlayerOptions};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -194,12 +195,12 @@ pub fn status(header: &JournalHeader, format: Format, out: &mut dyn Write) -> Cl
     Ok(())
 }
 
-/// Registers a temporary tool client (`INSPECT`, `EXPORT`), runs `f`, and unregisters it even
-/// when `f` fails.
-fn with_tool_client<T>(
+/// Registers a temporary tool client (`INSPECT`, `EXPORT`, `IMPORT`) with an empty data blob,
+/// runs `f` with its id, and unregisters it even when `f` fails.
+pub fn with_tool_client<T>(
     header: &JournalHeader,
     id: &str,
-    f: impl FnOnce(&ObjectSetPosition) -> CliResult<T>,
+    f: impl FnOnce(&str) -> CliResult<T>,
 ) -> CliResult<T> {
     match header.client_register(id, Bytes::new()) {
         Ok(()) => {}
@@ -207,10 +208,7 @@ fn with_tool_client<T>(
         Err(HeaderError::Exists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let result = header
-        .get_client(id)
-        .map_err(CliError::from)
-        .and_then(|client| f(&client.commit_position));
+    let result = f(id);
     let unregister = header.client_unregister(id);
     let value = result?;
     unregister?;
@@ -234,27 +232,27 @@ pub enum Played {
     Error(String),
 }
 
-/// One-shot replay of the whole journal from `start`, in Ceph's reader order.
+/// The journal's layout, from its immutable metadata.
+pub fn journal_layout(header: &JournalHeader) -> CliResult<Layout> {
+    header
+        .get_immutable_metadata()?
+        .layout()
+        .map_err(|e| CliError::Invalid(format!("journal layout: {e}")))
+}
+
+/// One-shot replay of the whole journal from client `client_id`'s commit position, in Ceph's
+/// reader order.
 pub fn play_all(
     header: &JournalHeader,
-    start: &ObjectSetPosition,
+    client_id: &str,
     mut each: impl FnMut(Played) -> CliResult<bool>,
 ) -> CliResult<()> {
-    let meta = header.get_immutable_metadata()?;
-    let layout = meta
-        .layout()
-        .map_err(|e| CliError::Invalid(format!("journal layout: {e}")))?;
-    let info = JournalInfo {
-        journal_id: header.journal_id().to_owned(),
-        pool_id_for_names: header.name_pool_id(),
-        layout,
-        active_set: header.get_active_set()?,
-    };
     let options = PlayerOptions {
         mode: PlayMode::OneShot,
         ..PlayerOptions::default()
     };
-    let mut player = Player::new(header.store().clone(), info, start, options);
+    let mut player = Player::open(header, client_id, options)
+        .map_err(|e| CliError::Invalid(format!("cannot start replay: {e}")))?;
     let mut commit_tid = 0u64;
     loop {
         match player.next() {
@@ -290,8 +288,8 @@ pub struct Counts {
 /// `journal inspect [--verbose]`.
 pub fn inspect(header: &JournalHeader, verbose: bool, out: &mut dyn Write) -> CliResult<Counts> {
     let mut counts = Counts::default();
-    with_tool_client(header, "INSPECT", |start| {
-        play_all(header, start, |played| {
+    with_tool_client(header, "INSPECT", |client| {
+        play_all(header, client, |played| {
             match played {
                 Played::Entry {
                     tag_tid,
@@ -342,8 +340,8 @@ pub fn export(
     let mut counts = Counts::default();
     write_header(file, header.journal_id())?;
     let mut exported = 0u64;
-    with_tool_client(header, "EXPORT", |start| {
-        play_all(header, start, |played| match played {
+    with_tool_client(header, "EXPORT", |client| {
+        play_all(header, client, |played| match played {
             Played::Entry {
                 tag_tid, payload, ..
             } => {
