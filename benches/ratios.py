@@ -15,7 +15,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", 
 # group -> (baseline function, [contestants], what one operation is)
 GROUPS = {
     "journal_overhead": ("unjournaled", ["journaled"], "write"),
-    "append_limit_mem": ("memcpy_crc32c", ["recorder"], "payload"),
+    "append_limit_mem": ("memcpy_crc32c", ["alloc_memcpy_crc32c", "recorder"], "payload"),
     "append_limit_dir": ("write_fdatasync", ["dirstore_append", "recorder"], "batch"),
 }
 

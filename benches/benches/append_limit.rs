@@ -3,7 +3,9 @@
 //! * `append_limit_mem`: `Recorder` appends to a `MemStore` (bytes/s of payload until every
 //!   entry is durable in the store) vs the physical limit: copying the same payloads into a
 //!   buffer and computing their CRC-32C (`ceph_crc32c`), with the same thread count. Each
-//!   recorder writer keeps up to 32 appends outstanding and waits for them in order.
+//!   recorder writer keeps up to 32 appends outstanding and waits for them in order. A second
+//!   limit, `alloc_memcpy_crc32c`, copies each payload into a fresh buffer that is kept until
+//!   the end of the sample (what any in-memory journal pays for fresh memory).
 //! * `append_limit_dir`: one writer, batch sizes 4 KiB / 64 KiB / 1 MiB: a plain loop of
 //!   `write` + `fdatasync` on one file vs `DirStore::append` of the same batch (`writev` +
 //!   `fdatasync`, `SyncPolicy::Data`) vs the `Recorder` on a `DirStore` appending one entry of
@@ -125,6 +127,27 @@ fn bench_mem(c: &mut Criterion) {
                     },
                     |_| {},
                 )
+            })
+        });
+
+        // The same, but every payload copied into a fresh buffer that is kept until the end of
+        // the sample, as a journal in memory keeps its entries (allocation + page faults).
+        group.bench_function(BenchmarkId::new("alloc_memcpy_crc32c", &id), |b| {
+            b.iter_custom(|iters| {
+                let kept: Vec<Mutex<Vec<Bytes>>> =
+                    (0..threads).map(|_| Mutex::new(Vec::new())).collect();
+                let elapsed = run_threads(
+                    threads,
+                    iters,
+                    |t, _| {
+                        let copy = Bytes::copy_from_slice(&data[t]);
+                        std::hint::black_box(ceph_crc32c(0, &copy));
+                        kept[t].lock().push(copy);
+                    },
+                    |_| {},
+                );
+                drop(kept);
+                elapsed
             })
         });
 
