@@ -2,3 +2,4 @@
 
 pub mod corrupt;
 pub mod crash_model;
+pub mod kill_switch;

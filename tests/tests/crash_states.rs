@@ -224,7 +224,7 @@ fn run_workload(
             synced |= agent
                 .image_status(NAME)
                 .is_some_and(|s| s.state == ImageState::Replaying);
-            if replica_bytes(&Site::open(b.clone(), 1)).as_deref() == Some(&target[..]) {
+            if image_bytes(&Site::open(b.clone(), 1)).as_deref() == Some(&target[..]) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -242,8 +242,8 @@ fn run_workload(
     (run, a, b)
 }
 
-/// The replica image's bytes, if the image exists and is readable.
-fn replica_bytes(site: &Site) -> Option<Vec<u8>> {
+/// The bytes of image `vol` of `site`, if the image exists and is readable.
+fn image_bytes(site: &Site) -> Option<Vec<u8>> {
     let img = site.open_image(NAME).ok()?;
     use journal_client::image::BlockImage;
     img.read(0, img.size()).ok().map(|b| b.to_vec())
@@ -266,7 +266,7 @@ fn check_state(
     // (2) at the crash: the replica is a prefix of the primary's order.
     // A replica still in its initial sync owes no consistency (Ceph: peer state `syncing`).
     if scenario != Scenario::Primary && run.synced {
-        if let Some(got) = replica_bytes(&secondary) {
+        if let Some(got) = image_bytes(&secondary) {
             // A write the journal split into several entries may be half replayed: the replica
             // may hold the ops before `n` plus part of op `n` (as the primary would after a crash
             // during op `n`).
@@ -311,7 +311,7 @@ fn check_state(
     drop(ji);
     let recovered = got.to_vec();
     // What recovery applied is durable in the image itself.
-    if replica_bytes(&primary).as_deref() != Some(&recovered[..]) {
+    if image_bytes(&primary).as_deref() != Some(&recovered[..]) {
         return Err("recovered primary image differs from what recovery read".into());
     }
 
@@ -322,7 +322,7 @@ fn check_state(
         let end = Instant::now() + Duration::from_secs(10);
         let mut last = None;
         while Instant::now() < end {
-            last = replica_bytes(&secondary);
+            last = image_bytes(&secondary);
             if last.as_deref() == Some(&recovered[..]) {
                 break;
             }
@@ -507,4 +507,31 @@ fn known_bug_replica_not_prefix_consistent_after_live_sync() {
         }
     }
     assert_eq!(tally.failures, 0, "see the FAIL lines above");
+}
+
+/// The harness can fail: "recovering" by reading the raw image without replaying the journal
+/// (what a crash-unsafe writer would leave) must violate invariant 1 at some crash point, since
+/// the image is written only after the journal acknowledged.
+#[test]
+fn harness_detects_a_recovery_that_skips_replay() {
+    let bases = bases();
+    let seed = 7;
+    let ops = gen_ops(seed, OPS, IMAGE_SIZE, MAX_WRITE);
+    let model = RefModel::new(IMAGE_SIZE as usize, &ops);
+    let n = probe(&bases, Scenario::Primary, seed);
+    let mut caught = 0;
+    for k in 1..=n {
+        let (run, a, _) =
+            run_workload(&bases, Scenario::Primary, seed, &ops, &model, Some(k), true);
+        let raw = image_bytes(&Site::open(Arc::new(a.reopen()), 1)).unwrap();
+        caught += usize::from(
+            model
+                .check_recovered(&raw, run.acked, run.attempted)
+                .is_err(),
+        );
+    }
+    assert!(
+        caught > 0,
+        "no crash point of {n} caught a recovery without replay"
+    );
 }

@@ -7,7 +7,8 @@
 //! Writer threads drive a journaled primary image (journal-client's `JournaledImage`) on a
 //! `DirStore` (or a `MemStore` with `RBDJ_SOAK_MEM=1`) for `RBDJ_SOAK_SECS` seconds (default
 //! 20), each thread on its own stripe, recording every acknowledged IO in a byte-vector reference
-//! model. Meanwhile the mirror agent is started and stopped (or dropped) at random intervals;
+//! model. Meanwhile the mirror agent is started and ended at random intervals — stopped, dropped,
+//! or killed (its store handles fail every operation from one moment on, then it is dropped);
 //! each incarnation sees both sites through a `FaultyStore` injecting EIO/ENOSPC on mutations
 //! (half of them applied before the error is reported) and reads, and dropping or duplicating
 //! notifications. At the end the writers close, a clean agent catches up, and the replica must
@@ -32,6 +33,7 @@ use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rbdj_tests::crash_model::{apply, gen_ops, Op};
+use rbdj_tests::kill_switch::KillableStore;
 use replay_engine::agent::{AgentOptions, MirrorAgent};
 use replay_engine::site::{JournalShape, Site};
 use replay_engine::site_mirror::MirrorMode;
@@ -118,6 +120,7 @@ fn soak_mirror_with_agent_restarts_and_faults() {
     let stop = AtomicBool::new(false);
     let acked = AtomicU64::new(0);
     let mut restarts = 0u64;
+    let mut kills = 0u64;
     let mut injected = 0u64;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
@@ -156,17 +159,25 @@ fn soak_mirror_with_agent_restarts_and_faults() {
         while Instant::now() < deadline {
             let fa = faulty(store_a.clone(), rng.gen());
             let fb = faulty(store_b.clone(), rng.gen());
+            let ka = Arc::new(KillableStore::new(fa.clone()));
+            let kb = Arc::new(KillableStore::new(fb.clone()));
             let agent = MirrorAgent::start(
-                Site::open(fb.clone(), 1),
-                Site::open(fa.clone(), 1),
+                Site::open(kb.clone(), 1),
+                Site::open(ka.clone(), 1),
                 agent_options(),
             );
             let life = Duration::from_millis(rng.gen_range(50..2000));
             std::thread::sleep(life.min(deadline.saturating_duration_since(Instant::now())));
-            match agent {
-                Ok(agent) if rng.gen_bool(0.5) => agent.stop(),
-                Ok(agent) => drop(agent),
-                Err(_) => {}
+            match (agent, rng.gen_range(0..3u8)) {
+                (Ok(agent), 0) => agent.stop(),
+                (Ok(agent), 1) => drop(agent),
+                (agent, _) => {
+                    // Killed: its store handles die mid-operation, then its threads go.
+                    ka.kill();
+                    kb.kill();
+                    kills += 1;
+                    drop(agent);
+                }
             }
             injected += fa.injected() + fb.injected();
             restarts += 1;
@@ -197,7 +208,7 @@ fn soak_mirror_with_agent_restarts_and_faults() {
     agent.stop();
     println!(
         "soak: seed {seed}, {secs} s, {} store, {} IOs acknowledged, {restarts} agent \
-         restarts, {injected} faults injected, replica == primary: {converged}",
+         restarts ({kills} killed), {injected} faults injected, replica == primary: {converged}",
         if std::env::var("RBDJ_SOAK_MEM").is_ok() {
             "MemStore"
         } else {
