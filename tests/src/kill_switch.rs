@@ -92,3 +92,25 @@ impl<S: ObjectStore> ObjectStore for KillableStore<S> {
         self.inner.notify_crosses_processes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use object_store_trait::MemStore;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_killed_handle_fails_everything_and_the_store_lives_on() {
+        let mem = Arc::new(MemStore::new());
+        let k = KillableStore::new(mem.clone());
+        k.write_full("a", Bytes::from_static(b"x")).unwrap();
+        k.kill();
+        assert!(matches!(k.read("a", 0, 1), Err(StoreError::Closed)));
+        assert!(matches!(
+            k.write_full("a", Bytes::from_static(b"y")),
+            Err(StoreError::Closed)
+        ));
+        assert_eq!(&mem.read("a", 0, 1).unwrap()[..], b"x");
+    }
+}
