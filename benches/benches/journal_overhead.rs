@@ -27,80 +27,14 @@
     missing_docs
 )]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use common::{configs, new_image, new_journaled, payloads, settings, IMAGE_SIZE};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use journal_client::image::{BlockImage, MemImage, SparseFileImage};
-use journal_client::{JournalSettings, JournaledImage};
-use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore};
-use rbdj_benches::{run_threads, Backend, Pattern, Rng, WriteConfig};
-use tempfile::TempDir;
-
-/// Image size: big enough that 4 KiB random writes rarely hit the same block.
-const IMAGE_SIZE: u64 = 256 << 20;
-
-fn configs() -> Vec<WriteConfig> {
-    let mut out = Vec::new();
-    for backend in [Backend::Mem, Backend::Dir] {
-        for (io_size, pattern) in [
-            (4096, Pattern::Random),
-            (64 << 10, Pattern::Sequential),
-            (1 << 20, Pattern::Sequential),
-        ] {
-            for threads in [1, 16] {
-                out.push(WriteConfig {
-                    backend,
-                    io_size,
-                    pattern,
-                    threads,
-                });
-            }
-        }
-    }
-    out
-}
-
-fn new_image(backend: Backend, name: &str) -> (Arc<dyn BlockImage>, Option<TempDir>) {
-    match backend {
-        Backend::Mem => (Arc::new(MemImage::new(name, IMAGE_SIZE)), None),
-        Backend::Dir => {
-            let dir = tempfile::tempdir().unwrap();
-            let image = SparseFileImage::create(dir.path(), name, IMAGE_SIZE).unwrap();
-            (Arc::new(image), Some(dir))
-        }
-    }
-}
-
-fn new_journaled(backend: Backend) -> (JournaledImage, Vec<TempDir>) {
-    let (image, image_dir) = new_image(backend, "journaled");
-    let mut dirs: Vec<TempDir> = image_dir.into_iter().collect();
-    let store: Arc<dyn ObjectStore> = match backend {
-        Backend::Mem => Arc::new(MemStore::new()),
-        Backend::Dir => {
-            let dir = tempfile::tempdir().unwrap();
-            let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
-            dirs.push(dir);
-            Arc::new(store)
-        }
-    };
-    // Batching on from the start (as after the first user flush), Ceph defaults otherwise.
-    let settings = JournalSettings {
-        writethrough_until_flush: false,
-        ..JournalSettings::default()
-    };
-    let journaled = JournaledImage::open(store, "bench", image, settings).unwrap();
-    (journaled, dirs)
-}
-
-/// One payload per writer thread (reused: the write paths copy it anyway).
-fn payloads(cfg: &WriteConfig) -> Vec<Bytes> {
-    (0..cfg.threads)
-        .map(|t| Bytes::from(Rng::new(t as u64 + 1).bytes(cfg.io_size as usize)))
-        .collect()
-}
+use rbdj_benches::run_threads;
 
 fn bench_overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("journal_overhead");
@@ -131,7 +65,7 @@ fn bench_overhead(c: &mut Criterion) {
         });
         drop(plain);
 
-        let (journaled, _dirs) = new_journaled(cfg.backend);
+        let (journaled, _dirs) = new_journaled(cfg.backend, settings());
         group.bench_function(BenchmarkId::new("journaled", cfg), |b| {
             b.iter_custom(|iters| {
                 let salt = salt.fetch_add(1, Ordering::Relaxed);

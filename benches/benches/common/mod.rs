@@ -1,0 +1,87 @@
+//! Setup shared by the write benchmarks (`journal_overhead`, `paired_ratios`).
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use journal_client::image::{BlockImage, MemImage, SparseFileImage};
+use journal_client::{JournalSettings, JournaledImage};
+use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore};
+use rbdj_benches::{Backend, Pattern, Rng, WriteConfig};
+use tempfile::TempDir;
+
+/// Image size: big enough that 4 KiB random writes rarely hit the same block.
+pub const IMAGE_SIZE: u64 = 256 << 20;
+
+/// Every configuration of the journaling-overhead benchmark: both backends, 4 KiB random /
+/// 64 KiB / 1 MiB sequential, 1 and 16 writers.
+pub fn configs() -> Vec<WriteConfig> {
+    let mut out = Vec::new();
+    for backend in [Backend::Mem, Backend::Dir] {
+        for (io_size, pattern) in [
+            (4096, Pattern::Random),
+            (64 << 10, Pattern::Sequential),
+            (1 << 20, Pattern::Sequential),
+        ] {
+            for threads in [1, 16] {
+                out.push(WriteConfig {
+                    backend,
+                    io_size,
+                    pattern,
+                    threads,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A fresh image (and the temporary directory holding it, for `Dir`).
+pub fn new_image(backend: Backend, name: &str) -> (Arc<dyn BlockImage>, Option<TempDir>) {
+    match backend {
+        Backend::Mem => (Arc::new(MemImage::new(name, IMAGE_SIZE)), None),
+        Backend::Dir => {
+            let dir = tempfile::tempdir().unwrap();
+            let image = SparseFileImage::create(dir.path(), name, IMAGE_SIZE).unwrap();
+            (Arc::new(image), Some(dir))
+        }
+    }
+}
+
+/// The settings the benchmarks journal with: batching on from the start (as after the first
+/// user flush), Ceph's defaults otherwise (`max_payload_bytes` 16 KiB, splay width 4).
+pub fn settings() -> JournalSettings {
+    JournalSettings {
+        writethrough_until_flush: false,
+        ..JournalSettings::default()
+    }
+}
+
+/// A fresh journaled image over a fresh journal store (`MemStore`, or a `DirStore` with
+/// `SyncPolicy::Data` in a temporary directory).
+pub fn new_journaled(
+    backend: Backend,
+    settings: JournalSettings,
+) -> (JournaledImage, Vec<TempDir>) {
+    let (image, image_dir) = new_image(backend, "journaled");
+    let mut dirs: Vec<TempDir> = image_dir.into_iter().collect();
+    let store: Arc<dyn ObjectStore> = match backend {
+        Backend::Mem => Arc::new(MemStore::new()),
+        Backend::Dir => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
+            dirs.push(dir);
+            Arc::new(store)
+        }
+    };
+    let journaled = JournaledImage::open(store, "bench", image, settings).unwrap();
+    (journaled, dirs)
+}
+
+/// One payload per writer thread (reused: the write paths copy it anyway).
+pub fn payloads(cfg: &WriteConfig) -> Vec<Bytes> {
+    (0..cfg.threads)
+        .map(|t| Bytes::from(Rng::new(t as u64 + 1).bytes(cfg.io_size as usize)))
+        .collect()
+}

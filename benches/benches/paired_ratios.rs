@@ -1,0 +1,278 @@
+//! Paired, interleaved ratios for the noisy (disk) comparisons and a second estimate for the
+//! in-memory ones. Not a criterion benchmark: the shared disk is too noisy for two criterion
+//! runs minutes apart to be compared, so here the sides take turns in short rounds (the order
+//! rotates each round) and the ratio is computed per round; the table shows the median and the
+//! range of the per-round ratios.
+//!
+//! * `journal_overhead`: the configurations and durability promises of `journal_overhead.rs`,
+//!   plus, for writes above 16 KiB, a journaled side with `max_payload_bytes` = 1 MiB (one
+//!   entry per write instead of librbd's 16 KiB split).
+//! * `append_dir`: one writer, `write` + `fdatasync` loop vs `DirStore::append` vs `Recorder`
+//!   on a `DirStore` (append + wait), each batch on stable storage when the call returns.
+//!
+//! Run: `cargo bench -p rbdj-benches --bench paired_ratios` (about a minute);
+//! `RBDJ_PAIRED_ROUNDS` (default 7) sets the rounds.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+mod common;
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{configs, new_image, new_journaled, payloads, settings, IMAGE_SIZE};
+use journal_client::recorder::AdvanceHook;
+use journal_client::{JournalSettings, Recorder, RecorderConfig};
+use journal_core::commit::CommitTracker;
+use journal_core::header::ObjectSetPosition;
+use journal_core::Layout;
+use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, ObjectStore};
+use parking_lot::Mutex;
+use rbdj_benches::{human_size, run_threads, Backend, Rng, WriteConfig};
+
+type Side<'a> = (&'static str, Box<dyn FnMut(u64) -> Duration + 'a>);
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs every side `n` operations per round for `rounds` rounds (plus one short untimed
+/// warm-up), rotating the order; prints one table row: ops/s per side (over all rounds) and,
+/// for every side after the first, the median [min–max] of `time(first) / time(side)`.
+fn paired(label: &str, rounds: usize, n: u64, sides: &mut [Side<'_>]) {
+    for (_, run) in sides.iter_mut() {
+        run((n / 4).max(1));
+    }
+    let k = sides.len();
+    let mut times = vec![Vec::with_capacity(rounds); k];
+    for r in 0..rounds {
+        for j in 0..k {
+            let i = (r + j) % k;
+            let t = (sides[i].1)(n);
+            times[i].push(t.as_secs_f64().max(1e-9));
+        }
+    }
+    let mut row = format!("| {label} | {n}×{rounds} |");
+    for (i, (name, _)) in sides.iter().enumerate() {
+        let total: f64 = times[i].iter().sum();
+        let ops = (n * rounds as u64) as f64 / total;
+        row += &format!(" {name}: {ops:.0}/s |");
+    }
+    for i in 1..k {
+        let mut ratios: Vec<f64> = (0..rounds).map(|r| times[0][r] / times[i][r]).collect();
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(0.0, f64::max);
+        let med = median(&mut ratios);
+        row += &format!(" {}: **{med:.2}** [{lo:.2}–{hi:.2}] |", sides[i].0);
+    }
+    println!("{row}");
+}
+
+/// Operations per round, so a round of the slowest side lasts roughly 0.1–0.4 s.
+fn ops_per_round(cfg: &WriteConfig) -> u64 {
+    let base: u64 = match (cfg.backend, cfg.io_size) {
+        (Backend::Mem, 4096) => 20_000,
+        (Backend::Mem, s) if s <= 64 << 10 => 3_000,
+        (Backend::Mem, _) => 200,
+        (Backend::Dir, 4096) => 400,
+        (Backend::Dir, s) if s <= 64 << 10 => 200,
+        (Backend::Dir, _) => 40,
+    };
+    if cfg.threads > 1 && cfg.backend == Backend::Dir {
+        base * 4
+    } else {
+        base
+    }
+}
+
+fn unjournaled_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64>) -> Side<'a> {
+    let (plain, dir) = new_image(cfg.backend, "plain");
+    (
+        "unjournaled",
+        Box::new(move |n| {
+            let _keep = &dir;
+            let s = next_salt(salt);
+            run_threads(
+                cfg.threads,
+                n,
+                |t, i| {
+                    plain
+                        .write(cfg.offset(s, IMAGE_SIZE, t, i), data[t].clone())
+                        .unwrap();
+                    plain.flush().unwrap();
+                },
+                |_| {},
+            )
+        }),
+    )
+}
+
+fn journaled_side<'a>(
+    name: &'static str,
+    cfg: WriteConfig,
+    settings: JournalSettings,
+    data: &'a [Bytes],
+    salt: &'a Mutex<u64>,
+) -> Side<'a> {
+    let (journaled, dirs) = new_journaled(cfg.backend, settings);
+    (
+        name,
+        Box::new(move |n| {
+            let _keep = &dirs;
+            let s = next_salt(salt);
+            let writes = run_threads(
+                cfg.threads,
+                n,
+                |t, i| {
+                    journaled
+                        .write(cfg.offset(s, IMAGE_SIZE, t, i), data[t].clone())
+                        .unwrap();
+                },
+                |_| {},
+            );
+            let drain = Instant::now();
+            journaled.wait_applied().unwrap();
+            let elapsed = writes + drain.elapsed();
+            journaled.flush_commit_position().unwrap();
+            elapsed
+        }),
+    )
+}
+
+fn next_salt(salt: &Mutex<u64>) -> u64 {
+    let mut s = salt.lock();
+    *s += 1;
+    *s
+}
+
+fn journal_overhead(rounds: usize) {
+    println!("\n### journal_overhead (ratio = unjournaled time / journaled time = IOPS ratio)\n");
+    println!("| config | ops×rounds | IOPS | IOPS | IOPS | ratio | ratio |\n|---|---|---|---|---|---|---|");
+    let salt = Mutex::new(0);
+    for cfg in configs() {
+        let data = payloads(&cfg);
+        let mut sides = vec![
+            unjournaled_side(cfg, &data, &salt),
+            journaled_side("journaled", cfg, settings(), &data, &salt),
+        ];
+        if cfg.io_size > 16 << 10 {
+            let big = JournalSettings {
+                max_payload_bytes: (1 << 20) + 64,
+                ..settings()
+            };
+            sides.push(journaled_side(
+                "journaled_payload1M",
+                cfg,
+                big,
+                &data,
+                &salt,
+            ));
+        }
+        paired(&cfg.to_string(), rounds, ops_per_round(&cfg), &mut sides);
+    }
+}
+
+fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
+    let layout = Layout::new(24, 4).unwrap();
+    let config = RecorderConfig {
+        journal_id: "bench".to_owned(),
+        name_pool_id: 0,
+        layout,
+        tag_tid: 0,
+        active_set: 0,
+        fenced: false,
+        settings: JournalSettings {
+            max_payload_bytes: (1 << 20) + 64,
+            ..settings()
+        },
+    };
+    let tracker = Arc::new(Mutex::new(CommitTracker::new(
+        layout.splay_width,
+        ObjectSetPosition::default(),
+    )));
+    let advance: AdvanceHook = Arc::new(|_set| Ok(()));
+    Recorder::start(store, config, tracker, advance).unwrap()
+}
+
+fn append_dir(rounds: usize) {
+    println!("\n### append_dir (one writer; ratio = write+fdatasync time / side time)\n");
+    println!("| batch | ops×rounds | ops/s | ops/s | ops/s | ratio | ratio |\n|---|---|---|---|---|---|---|");
+    for (size, n) in [(4096usize, 300u64), (64 << 10, 200), (1 << 20, 30)] {
+        let batch = Bytes::from(Rng::new(5).bytes(size));
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = File::create(dir.path().join("log")).unwrap();
+        file.sync_all().unwrap();
+        let store = DirStore::open(dir.path().join("store"), DirStoreOptions::default()).unwrap();
+        store
+            .append("obj", std::slice::from_ref(&batch), &AppendGuard::none())
+            .unwrap();
+        let rec_store = DirStore::open(dir.path().join("rec"), DirStoreOptions::default()).unwrap();
+        let recorder = start_recorder(Arc::new(rec_store));
+        let b = &batch;
+        let mut sides: Vec<Side<'_>> = vec![
+            (
+                "write_fdatasync",
+                Box::new(move |n| {
+                    let t0 = Instant::now();
+                    for _ in 0..n {
+                        file.write_all(b).unwrap();
+                        file.sync_data().unwrap();
+                    }
+                    t0.elapsed()
+                }),
+            ),
+            (
+                "dirstore_append",
+                Box::new(|n| {
+                    let t0 = Instant::now();
+                    for _ in 0..n {
+                        store
+                            .append("obj", std::slice::from_ref(b), &AppendGuard::none())
+                            .unwrap();
+                    }
+                    t0.elapsed()
+                }),
+            ),
+            (
+                "recorder",
+                Box::new(|n| {
+                    let t0 = Instant::now();
+                    for _ in 0..n {
+                        recorder.append(b.clone()).unwrap().wait().unwrap();
+                    }
+                    t0.elapsed()
+                }),
+            ),
+        ];
+        paired(&human_size(size as u64), rounds, n, &mut sides);
+        drop(sides);
+        recorder.shutdown();
+    }
+}
+
+fn main() {
+    let rounds = std::env::var("RBDJ_PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7usize)
+        .max(1);
+    // `cargo bench` passes `--bench` and maybe a filter; a filter picks one table.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wants = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    if wants("journal_overhead") {
+        journal_overhead(rounds);
+    }
+    if wants("append_dir") {
+        append_dir(rounds);
+    }
+}
