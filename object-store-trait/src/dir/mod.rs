@@ -322,22 +322,14 @@ fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Shared> {
     let locks_dir = root.join("locks");
     let format_path = root.join(FORMAT_FILE);
     match fs::read(&format_path) {
-        Ok(text) if text == FORMAT_TEXT.as_bytes() => {}
-        Ok(text) => {
-            return Err(StoreError::Corrupt {
-                oid: format_path.display().to_string(),
-                detail: format!(
-                    "not a DirStore of this version (FORMAT holds {:?})",
-                    String::from_utf8_lossy(&text)
-                ),
-            })
-        }
+        Ok(text) => check_format(&format_path, &text)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             refuse_foreign_directory(&root)?;
-            let staged = root.join(format!("{FORMAT_FILE}.{}.tmp", unique_name()));
-            overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)
-                .and_then(|()| fs::rename(&staged, &format_path))
-                .map_err(io_err("write FORMAT"))?;
+            if !write_format(&root, &format_path).map_err(io_err("write FORMAT"))? {
+                // Another process initialised the directory since we looked: check its FORMAT.
+                let text = fs::read(&format_path).map_err(io_err("read FORMAT"))?;
+                check_format(&format_path, &text)?;
+            }
         }
         Err(e) => return Err(io_err("read FORMAT")(e)),
     }
@@ -361,8 +353,38 @@ fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Shared> {
     Ok(shared)
 }
 
+fn check_format(format_path: &Path, text: &[u8]) -> Result<()> {
+    if text == FORMAT_TEXT.as_bytes() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        oid: format_path.display().to_string(),
+        detail: format!(
+            "not a DirStore of this version (FORMAT holds {:?})",
+            String::from_utf8_lossy(text)
+        ),
+    })
+}
+
+/// Creates `FORMAT` if it does not exist yet: writes and syncs a staged copy, then links it into
+/// place, which (unlike a rename) fails if another process created `FORMAT` first. Returns
+/// `false` in that case; the caller then checks the existing file.
+fn write_format(root: &Path, format_path: &Path) -> io::Result<bool> {
+    let staged = root.join(format!("{FORMAT_FILE}.{}.tmp", unique_name()));
+    let linked = overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)
+        .and_then(|()| fs::hard_link(&staged, format_path));
+    let _ = fs::remove_file(&staged);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A directory without `FORMAT` becomes a store only if it holds nothing but (parts of) a store
-/// layout, so that pointing `open` at the wrong directory cannot scatter files into it.
+/// layout, so that pointing `open` at the wrong directory cannot scatter files into it. `FORMAT`
+/// itself counts as part of the layout: another process opening the same new directory may have
+/// created it since this one found it missing (its content is checked afterwards).
 fn refuse_foreign_directory(root: &Path) -> Result<()> {
     let shown = root.display().to_string();
     let entries = fs::read_dir(root).map_err(|e| StoreError::io("open store", &*shown, e))?;
@@ -370,8 +392,8 @@ fn refuse_foreign_directory(root: &Path) -> Result<()> {
         let entry = entry.map_err(|e| StoreError::io("open store", &*shown, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours =
-            matches!(&*name, "objects" | "tmp" | "trash" | "locks") || name.starts_with("FORMAT.");
+        let ours = matches!(&*name, "FORMAT" | "objects" | "tmp" | "trash" | "locks")
+            || name.starts_with("FORMAT.");
         if !ours {
             return Err(StoreError::InvalidArgument(format!(
                 "{shown} is not empty and not a DirStore (found {name:?})"

@@ -116,3 +116,24 @@ fn non_empty_foreign_directory_is_not_adopted() {
     assert!(!tmp.path().join("objects").exists());
     assert!(!tmp.path().join("FORMAT").exists());
 }
+
+#[test]
+fn format_is_created_once_and_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let format = tmp.path().join(FORMAT_FILE);
+    assert!(write_format(tmp.path(), &format).unwrap());
+    assert_eq!(fs::read(&format).unwrap(), b"rbdj-dirstore 1\n");
+    // A second opener that found FORMAT missing loses the race and leaves the file alone, even
+    // one with other contents (which `open` then reports).
+    fs::write(&format, "something else\n").unwrap();
+    assert!(!write_format(tmp.path(), &format).unwrap());
+    assert_eq!(fs::read(&format).unwrap(), b"something else\n");
+    // No staged copies are left behind.
+    let names: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from(FORMAT_FILE)]);
+    // A directory whose only entry is a FORMAT another opener just wrote is not foreign.
+    refuse_foreign_directory(tmp.path()).unwrap();
+}
