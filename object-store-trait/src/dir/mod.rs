@@ -368,17 +368,19 @@ fn check_format(format_path: &Path, text: &[u8]) -> Result<()> {
 
 /// Creates `FORMAT` if it does not exist yet: writes and syncs a staged copy, then links it into
 /// place, which (unlike a rename) fails if another process created `FORMAT` first. Returns
-/// `false` in that case; the caller then checks the existing file.
+/// `false` in that case; the caller then checks the existing file. On a file system without hard
+/// links the staged copy is renamed into place instead (same content, so a lost race is harmless).
 fn write_format(root: &Path, format_path: &Path) -> io::Result<bool> {
     let staged = root.join(format!("{FORMAT_FILE}.{}.tmp", unique_name()));
-    let linked = overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)
-        .and_then(|()| fs::hard_link(&staged, format_path));
-    let _ = fs::remove_file(&staged);
-    match linked {
+    overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)?;
+    let placed = match fs::hard_link(&staged, format_path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
+        Err(_) => fs::rename(&staged, format_path).map(|()| true),
+    };
+    // A staged copy left behind is harmless (`FORMAT.*` counts as part of the layout).
+    let _ = fs::remove_file(&staged);
+    placed
 }
 
 /// A directory without `FORMAT` becomes a store only if it holds nothing but (parts of) a store
