@@ -9,13 +9,16 @@
 //! 1. the recovered primary (journal replayed by `JournaledImage::open`) holds every acknowledged
 //!    write; a byte may differ from "all acknowledged ops applied" only by the value a later,
 //!    unacknowledged op gives it (per-block maybe);
-//! 2. the replica at the crash equals the reference after some prefix of the primary's order, and
-//!    after recovery (agent restarted) it converges to the recovered primary;
+//! 2. once the agent's initial sync finished, the replica at the crash equals the reference
+//!    after some prefix of the primary's order (plus possibly part of the next op, whose journal
+//!    entries are replayed one by one), and after recovery (agent restarted) it converges to the
+//!    recovered primary;
 //! 3. recovery succeeds and never panics; a torn entry applied as data would break (1).
 //!
-//! Env: `RBDJ_CRASH_SEEDS=N` (seeds of the primary scenario, default 60), `RBDJ_CRASH_SEED=s`
-//! with optional `RBDJ_CRASH_POINT=k` and `RBDJ_CRASH_SCENARIO=primary|mirror-primary|mirror-
-//! secondary` replays one failing case.
+//! Env: `RBDJ_CRASH_SEEDS=N` (seeds, default 28; every 4th also runs the mirror scenarios),
+//! `RBDJ_CRASH_SEED=s` with optional `RBDJ_CRASH_POINT=k` and
+//! `RBDJ_CRASH_SCENARIO=primary|mirror-primary|mirror-secondary` replays one failing case;
+//! `RBDJ_CRASH_LIVE_SYNC=1` starts the writer during the initial sync (limitation B below).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
