@@ -186,9 +186,15 @@ impl Site {
             }
             other => other?,
         }
-        let image = ObjectImage::create(Arc::clone(&self.store), &id, name, size)?;
+        // The journaling feature goes into the image's first metadata write: a crash between
+        // the steps below then leaves a journaled image without (a complete) journal, which
+        // bootstrap recognises as a creation cut short, never what looks like a plain image.
+        let features = match journal {
+            Some(_) => FEATURE_EXCLUSIVE_LOCK | FEATURE_JOURNALING,
+            None => 0,
+        };
+        ObjectImage::create_with_features(Arc::clone(&self.store), &id, name, size, features)?;
         if let Some(shape) = journal {
-            image.update_features(FEATURE_EXCLUSIVE_LOCK | FEATURE_JOURNALING, true)?;
             image_journal::create_journal(
                 &self.journal_header(&id),
                 shape.order,

@@ -39,11 +39,26 @@ impl BackedImage<ObjectBackend> {
         name: &str,
         size: u64,
     ) -> ImageResult<Self> {
+        Self::create_with_features(store, image_id, name, size, 0)
+    }
+
+    /// Like [`ObjectImage::create`], with feature bits set in the same atomic metadata write (so a
+    /// crash never leaves the image with only some of them).
+    pub fn create_with_features(
+        store: Arc<dyn ObjectStore>,
+        image_id: &str,
+        name: &str,
+        size: u64,
+        features: u64,
+    ) -> ImageResult<Self> {
         let backend = ObjectBackend {
             store,
             image_id: image_id.to_owned(),
         };
-        let meta = ImageMeta::new(name, size);
+        let meta = ImageMeta {
+            features,
+            ..ImageMeta::new(name, size)
+        };
         let mut batch = OmapBatch::new();
         batch
             .assert_absent(META_KEY)
