@@ -37,6 +37,32 @@ pub enum Op {
     Flush,
 }
 
+impl Op {
+    /// The same op moved `by` bytes further into the image (for per-thread stripes).
+    pub fn shifted(self, by: u64) -> Op {
+        match self {
+            Op::Write { offset, data } => Op::Write {
+                offset: offset.saturating_add(by),
+                data,
+            },
+            Op::Discard { offset, len } => Op::Discard {
+                offset: offset.saturating_add(by),
+                len,
+            },
+            Op::WriteSame {
+                offset,
+                len,
+                pattern,
+            } => Op::WriteSame {
+                offset: offset.saturating_add(by),
+                len,
+                pattern,
+            },
+            Op::Flush => Op::Flush,
+        }
+    }
+}
+
 /// Generates `count` seeded operations for an image of `size` bytes (`size` ≥ 1024). Writes are
 /// up to `max_write` bytes long, filled with a per-operation byte pattern that is distinct from
 /// the pattern of the operations around it, so a block tells which operation wrote it.

@@ -136,7 +136,7 @@ fn soak_mirror_with_agent_restarts_and_faults() {
                     let ops = gen_ops(seed ^ (t << 32) ^ round, 64, stripe, 16 << 10);
                     round += 1;
                     for op in ops {
-                        let op = shift(op, t * stripe);
+                        let op = op.shifted(t * stripe);
                         let r = match &op {
                             Op::Write { offset, data } => writer.write(*offset, data.clone()),
                             Op::Discard { offset, len } => writer.discard(*offset, *len),
@@ -222,28 +222,4 @@ fn soak_mirror_with_agent_restarts_and_faults() {
          RBDJ_SOAK_SECS={secs} cargo test -p rbdj-tests --release --test soak -- --ignored \
          --nocapture"
     );
-}
-
-/// Moves a stripe-relative op to absolute image offsets.
-fn shift(op: Op, by: u64) -> Op {
-    match op {
-        Op::Write { offset, data } => Op::Write {
-            offset: offset + by,
-            data,
-        },
-        Op::Discard { offset, len } => Op::Discard {
-            offset: offset + by,
-            len,
-        },
-        Op::WriteSame {
-            offset,
-            len,
-            pattern,
-        } => Op::WriteSame {
-            offset: offset + by,
-            len,
-            pattern,
-        },
-        Op::Flush => Op::Flush,
-    }
 }
