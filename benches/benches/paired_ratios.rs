@@ -39,6 +39,9 @@ use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, ObjectStore};
 use parking_lot::Mutex;
 use rbdj_benches::{human_size, run_threads, Backend, Rng, WriteConfig};
 
+/// Columns of side results in the printed tables.
+const MAX_SIDES: usize = 3;
+
 type Side<'a> = (&'static str, Box<dyn FnMut(u64) -> Duration + 'a>);
 
 fn median(v: &mut [f64]) -> f64 {
@@ -63,12 +66,20 @@ fn paired(label: &str, rounds: usize, n: u64, sides: &mut [Side<'_>]) {
         }
     }
     let mut row = format!("| {label} | {n}×{rounds} |");
-    for (i, (name, _)) in sides.iter().enumerate() {
-        let total: f64 = times[i].iter().sum();
-        let ops = (n * rounds as u64) as f64 / total;
-        row += &format!(" {name}: {ops:.0}/s |");
+    for i in 0..MAX_SIDES {
+        match (sides.get(i), times.get(i)) {
+            (Some((name, _)), Some(t)) => {
+                let ops = (n * rounds as u64) as f64 / t.iter().sum::<f64>();
+                row += &format!(" {name}: {ops:.0}/s |");
+            }
+            _ => row += " – |",
+        }
     }
-    for i in 1..k {
+    for i in 1..MAX_SIDES {
+        if i >= k {
+            row += " – |";
+            continue;
+        }
         let mut ratios: Vec<f64> = (0..rounds).map(|r| times[0][r] / times[i][r]).collect();
         let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = ratios.iter().copied().fold(0.0, f64::max);
@@ -157,7 +168,7 @@ fn next_salt(salt: &Mutex<u64>) -> u64 {
 
 fn journal_overhead(rounds: usize) {
     println!("\n### journal_overhead (ratio = unjournaled time / journaled time = IOPS ratio)\n");
-    println!("| config | ops×rounds | IOPS | IOPS | IOPS | ratio | ratio |\n|---|---|---|---|---|---|---|");
+    println!("| config | ops×rounds | baseline IOPS | side 2 IOPS | side 3 IOPS | side 2 ratio | side 3 ratio |\n|---|---|---|---|---|---|---|");
     let salt = Mutex::new(0);
     for cfg in configs() {
         let data = payloads(&cfg);
@@ -206,7 +217,7 @@ fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
 
 fn append_dir(rounds: usize) {
     println!("\n### append_dir (one writer; ratio = write+fdatasync time / side time)\n");
-    println!("| batch | ops×rounds | ops/s | ops/s | ops/s | ratio | ratio |\n|---|---|---|---|---|---|---|");
+    println!("| batch | ops×rounds | baseline ops/s | side 2 ops/s | side 3 ops/s | side 2 ratio | side 3 ratio |\n|---|---|---|---|---|---|---|");
     for (size, n) in [(4096usize, 300u64), (64 << 10, 200), (1 << 20, 30)] {
         let batch = Bytes::from(Rng::new(5).bytes(size));
         let dir = tempfile::tempdir().unwrap();
