@@ -409,16 +409,12 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// Secondary boundaries 3 and 4 are the replica's creation (image metadata, then the journaling
-/// feature): a crash between them hits known bug A (see
-/// `known_bug_replica_creation_not_crash_atomic`), so the CI run leaves them out.
+/// Secondary boundaries 3 and 4 are the replica's creation (image metadata, journal): the window
+/// of bug A, fixed in replay-engine (see `regression_replica_creation_is_crash_atomic`).
 const SECONDARY_CREATE_WINDOW: std::ops::RangeInclusive<u64> = 3..=4;
 
 fn mirror_points(bases: &Bases, scenario: Scenario, seed: u64) -> Vec<u64> {
-    let n = probe(bases, scenario, seed);
-    (1..=n + 1)
-        .filter(|k| scenario != Scenario::MirrorSecondary || !SECONDARY_CREATE_WINDOW.contains(k))
-        .collect()
+    (1..=probe(bases, scenario, seed) + 1).collect()
 }
 
 #[test]
@@ -467,17 +463,16 @@ fn crash_states() {
     assert_eq!(tally.failures, 0, "see the FAIL lines above");
 }
 
-/// Known bug A (replay-engine, found by this harness): `Site::create_image_with` writes the
-/// replica's directory entry, then its image metadata (features 0), then turns journaling on,
-/// then creates the journal, as separate mutations. A crash right after the metadata (secondary
-/// boundary 3, mode applied; or 4, lost) leaves what looks like a user's plain image;
-/// bootstrap's `remove_half_created` keeps it, and the restarted agent stops for good with
-/// "a local image named \"vol\" exists and is not this mirrored image". Replay:
+/// Regression for bug A (replay-engine, found by this harness, fixed in commit f119337):
+/// `Site::create_image_with` used to write the replica's image metadata with features 0 and turn
+/// journaling on in a later mutation. A crash between the two (secondary boundary 3, mode
+/// applied; or 4, lost) left what looked like a user's plain image; bootstrap's
+/// `remove_half_created` kept it and every restarted agent stopped for good with "a local image
+/// named \"vol\" exists and is not this mirrored image". Replay:
 /// `RBDJ_CRASH_SCENARIO=mirror-secondary RBDJ_CRASH_SEED=1 RBDJ_CRASH_POINT=3 cargo test -p
 /// rbdj-tests --test crash_states -- --nocapture`.
 #[test]
-#[ignore = "known bug A: replica creation is not crash-atomic (replay-engine)"]
-fn known_bug_replica_creation_not_crash_atomic() {
+fn regression_replica_creation_is_crash_atomic() {
     let bases = bases();
     let mut tally = Tally::default();
     for seed in 1..=3 {
