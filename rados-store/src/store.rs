@@ -10,6 +10,12 @@
 //!   anyone changed the object in between, the OSD refuses the whole op (`-ERANGE`, `-EOVERFLOW`
 //!   or `-EEXIST`) and the operation starts over. A success is therefore atomic with exactly the
 //!   state that was checked: the append offset is the size that was read, and the guards held.
+//! * **Append cache.** After a successful append the store remembers the object's new version
+//!   (`rados_get_last_version` after the write), size and the guard keys it read. The next append
+//!   to that object skips the read and asserts the remembered version directly, so a sole
+//!   appender (the journal recorder: one append in flight per object) pays one round trip per
+//!   append. The cache is only a hint: a stale entry fails the version assertion and the append
+//!   falls back to reading; refusals (soft limit, guards) are only ever decided on fresh state.
 //! * **Soft limit.** The write op of a guarded append also carries Ceph's own
 //!   `journal.guard_append(soft_max)` before the data (the compat-mode append path, spec §5.3), so
 //!   the OSD enforces the limit itself too; the limit 0 is refused without any I/O.
@@ -25,13 +31,13 @@
 //! * **Namespaces.** A store is bound to one pool and one RADOS namespace; [`ObjectStore::list`]
 //!   lists that namespace only. Tests use a fresh namespace per store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store_trait::{
-    check_guards, validate_oid, AppendGuard, ObjectStat, ObjectStore, OmapBatch, Result,
+    check_guards, total_len, validate_oid, AppendGuard, ObjectStat, ObjectStore, OmapBatch, Result,
     StoreError, Watch,
 };
 use parking_lot::Mutex;
@@ -76,6 +82,9 @@ pub struct RadosStore {
     cluster: Arc<Cluster>,
     options: RadosStoreOptions,
     idle: Mutex<Vec<IoCtx>>,
+    /// Version/size/omap of objects this store appended to, so a sole appender (the journal
+    /// recorder) needs one round trip per append instead of a read and a write.
+    known: Mutex<HashMap<String, Known>>,
 }
 
 /// An I/O context checked out of the store's idle list; returned on drop.
@@ -105,6 +114,19 @@ impl Drop for PooledIo<'_> {
     }
 }
 
+/// What the store last knew about an object it appended to: its version, size and the omap keys
+/// it had read (`None` = known absent). Valid exactly as long as the object's version is
+/// `version`, which every write using it asserts; a stale entry only costs a retry.
+#[derive(Debug, Clone)]
+struct Known {
+    version: u64,
+    size: u64,
+    omap: BTreeMap<String, Option<Bytes>>,
+}
+
+/// Largest number of objects remembered in [`RadosStore`]'s append cache.
+const MAX_KNOWN: usize = 4096;
+
 /// State of an object as read before an optimistic write.
 struct Observed {
     /// `None` if the object did not exist.
@@ -130,6 +152,7 @@ impl RadosStore {
             cluster,
             options,
             idle: Mutex::new(Vec::new()),
+            known: Mutex::new(HashMap::new()),
         };
         // Fail early if the pool does not exist.
         drop(store.io("open pool")?);
@@ -145,6 +168,7 @@ impl RadosStore {
                 ..self.options.clone()
             },
             idle: Mutex::new(Vec::new()),
+            known: Mutex::new(HashMap::new()),
         };
         drop(store.io("open namespace")?);
         Ok(store)
@@ -232,6 +256,46 @@ impl RadosStore {
         }
     }
 
+    /// The cached state of `oid` if it covers every key in `keys`.
+    fn known_state(&self, oid: &str, keys: &[&str]) -> Option<Observed> {
+        let known = self.known.lock();
+        let k = known.get(oid)?;
+        let mut omap = BTreeMap::new();
+        for key in keys {
+            if let Some(value) = k.omap.get(*key)?.clone() {
+                omap.insert((*key).to_owned(), value);
+            }
+        }
+        Some(Observed {
+            version: Some(k.version),
+            size: k.size,
+            omap,
+        })
+    }
+
+    fn remember(&self, oid: &str, version: u64, size: u64, keys: &[&str], seen: &Observed) {
+        let omap = keys
+            .iter()
+            .map(|k| ((*k).to_owned(), seen.omap.get(*k).cloned()))
+            .collect();
+        let mut known = self.known.lock();
+        if known.len() >= MAX_KNOWN && !known.contains_key(oid) {
+            known.clear();
+        }
+        known.insert(
+            oid.to_owned(),
+            Known {
+                version,
+                size,
+                omap,
+            },
+        );
+    }
+
+    fn forget(&self, oid: &str) {
+        self.known.lock().remove(oid);
+    }
+
     /// A write op that only succeeds if the object is still as `seen`.
     fn conditional_op(seen: &Observed) -> WriteOp {
         let mut wop = WriteOp::new();
@@ -287,8 +351,22 @@ impl ObjectStore for RadosStore {
         }
         let class = c"journal";
         let method = c"guard_append";
+        let mut cached = self.known_state(oid, &keys);
         for _ in 0..self.options.max_cas_attempts {
-            let seen = self.observe(&io, "append", oid, &keys)?;
+            let from_cache = cached.is_some();
+            let seen = match cached.take() {
+                Some(seen) => seen,
+                None => self.observe(&io, "append", oid, &keys)?,
+            };
+            if from_cache {
+                // Refusals are only decided on fresh state.
+                let refused = guard.soft_max_size.is_some_and(|max| seen.size >= max)
+                    || check_guards(oid, &seen.omap, &guard.omap).is_err();
+                if refused {
+                    self.forget(oid);
+                    continue;
+                }
+            }
             if let Some(soft_max) = guard.soft_max_size {
                 if seen.size >= soft_max {
                     return Err(StoreError::Overflow {
@@ -308,10 +386,20 @@ impl ObjectStore for RadosStore {
                     wop.append(buf);
                 }
             }
-            match io.operate(oid, wop) {
-                Ok(()) => return Ok(seen.size),
-                Err(e) if is_conflict(e) => continue,
-                Err(e) => return Err(map_errno("append", oid, e)),
+            match io.operate_versioned(oid, wop) {
+                Ok(version) => {
+                    let size = seen.size.saturating_add(total_len(data));
+                    self.remember(oid, version, size, &keys, &seen);
+                    return Ok(seen.size);
+                }
+                Err(e) if is_conflict(e) => {
+                    self.forget(oid);
+                    continue;
+                }
+                Err(e) => {
+                    self.forget(oid);
+                    return Err(map_errno("append", oid, e));
+                }
             }
         }
         Err(self.too_contended("append", oid))
@@ -361,6 +449,7 @@ impl ObjectStore for RadosStore {
 
     fn remove(&self, oid: &str) -> Result<()> {
         validate_oid(oid)?;
+        self.forget(oid);
         self.io("remove")?
             .remove(oid)
             .map_err(|e| map_errno("remove", oid, e))
@@ -381,6 +470,7 @@ impl ObjectStore for RadosStore {
 
     fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
+        self.forget(oid);
         let mut wop = WriteOp::new();
         wop.create(false);
         wop.write_full(&data);
@@ -391,6 +481,7 @@ impl ObjectStore for RadosStore {
 
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
+        self.forget(oid);
         offset
             .checked_add(data.len() as u64)
             .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
@@ -469,6 +560,7 @@ impl ObjectStore for RadosStore {
 
     fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
         validate_oid(oid)?;
+        self.forget(oid);
         let keys: Vec<&str> = batch.guards.iter().map(|g| g.key.as_str()).collect();
         for key in keys
             .iter()

@@ -184,3 +184,59 @@ fn write_at_edges_match_memstore() {
         assert_eq!(rados.stat("w").unwrap(), mem.stat("w").unwrap(), "step {i}");
     }
 }
+
+/// RadosStore remembers the version of objects it appended to (one round trip per append for a
+/// sole appender). Another store instance — its own cache, like another process — changing the
+/// object in between must never be missed: offsets stay exact and guards see the new omap.
+#[test]
+fn append_cache_sees_other_writers() {
+    let Some(base) = base_store("append_cache_sees_other_writers") else {
+        return;
+    };
+    let ns = fresh_namespace("sem");
+    let (s1, s2) = (
+        base.with_namespace(&ns).unwrap(),
+        base.with_namespace(&ns).unwrap(),
+    );
+    let absent = AppendGuard::soft_max(1 << 20).with_omap_guard(object_store_trait::OmapGuard {
+        key: "closed".into(),
+        cmp: object_store_trait::OmapCmp::Absent,
+    });
+    let mut model = Vec::new();
+    for round in 0..6u8 {
+        for (who, store) in [(1u8, &s1), (2u8, &s2)] {
+            let data = vec![round * 2 + who; 10 + usize::from(round)];
+            let off = store
+                .append("obj", &[Bytes::from(data.clone())], &absent)
+                .unwrap();
+            assert_eq!(off, model.len() as u64, "round {round}, store {who}");
+            model.extend_from_slice(&data);
+        }
+        // A write_full by the other store shrinks the object under s1's cache.
+        if round == 3 {
+            s2.write_full("obj", Bytes::from_static(b"reset")).unwrap();
+            model = b"reset".to_vec();
+        }
+    }
+    assert_eq!(s1.read("obj", 0, 1 << 20).unwrap(), model);
+    // s1 has the key cached as absent; s2 sets it; s1's guarded append must be refused.
+    let mut batch = OmapBatch::new();
+    batch.set("closed", Bytes::from_static(b"1"));
+    s2.omap_apply("obj", &batch).unwrap();
+    match s1.append("obj", &[Bytes::from_static(b"late")], &absent) {
+        Err(StoreError::GuardFailed { key, .. }) => assert_eq!(key, "closed"),
+        other => panic!("expected GuardFailed, got {other:?}"),
+    }
+    // And a soft limit reached through the other store is seen too.
+    s2.append("obj", &[Bytes::from(vec![0u8; 64])], &AppendGuard::none())
+        .unwrap();
+    let size = s2.stat("obj").unwrap().size;
+    match s1.append(
+        "obj",
+        &[Bytes::from_static(b"x")],
+        &AppendGuard::soft_max(size),
+    ) {
+        Err(StoreError::Overflow { size: got, .. }) => assert_eq!(got, size),
+        other => panic!("expected Overflow, got {other:?}"),
+    }
+}

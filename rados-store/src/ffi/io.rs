@@ -223,13 +223,22 @@ impl IoCtx {
 
     /// Runs `op` on `oid` atomically.
     pub(crate) fn operate(&self, oid: &str, op: WriteOp) -> RadosResult<()> {
+        self.operate_versioned(oid, op).map(|_| ())
+    }
+
+    /// Runs `op` on `oid` atomically and returns the object's version after it (meaningful only
+    /// when the caller uses this ioctx exclusively).
+    pub(crate) fn operate_versioned(&self, oid: &str, op: WriteOp) -> RadosResult<u64> {
         let oid = cstr(oid)?;
         // SAFETY: `op.handle` is a live write op built by `WriteOp`'s methods (which copied all
         // their inputs); NULL mtime means "now". `op` is released by its Drop afterwards.
         #[allow(unsafe_code)]
         check(unsafe {
             rados_write_op_operate(op.handle, self.handle, oid.as_ptr(), ptr::null_mut(), 0)
-        })
+        })?;
+        // SAFETY: live ioctx; reads the version recorded by the write above.
+        #[allow(unsafe_code)]
+        Ok(unsafe { rados_get_last_version(self.handle) })
     }
 
     /// Sends `payload` to the watchers of `oid`; returns the raw reply buffer (see
