@@ -6,7 +6,8 @@
 //!
 //! * `journal_overhead`: the configurations and durability promises of `journal_overhead.rs`,
 //!   plus, for writes above 16 KiB, a journaled side with `max_payload_bytes` = 1 MiB (one
-//!   entry per write instead of librbd's 16 KiB split).
+//!   entry per write instead of librbd's 16 KiB split), and for 4 KiB writes on the directory
+//!   store a journaled side with splay width 1 (every entry on one object).
 //! * `append_dir`: one writer, `write` + `fdatasync` loop vs `DirStore::append` vs `Recorder`
 //!   on a `DirStore` (append + wait), each batch on stable storage when the call returns.
 //!
@@ -176,6 +177,20 @@ fn journal_overhead(rounds: usize) {
             unjournaled_side(cfg, &data, &salt),
             journaled_side("journaled", cfg, settings(), &data, &salt),
         ];
+        if cfg.io_size <= 16 << 10 && cfg.backend == Backend::Dir {
+            // All entries on one object: tests how much the splay costs group commit.
+            let splay1 = JournalSettings {
+                splay_width: 1,
+                ..settings()
+            };
+            sides.push(journaled_side(
+                "journaled_splay1",
+                cfg,
+                splay1,
+                &data,
+                &salt,
+            ));
+        }
         if cfg.io_size > 16 << 10 {
             let big = JournalSettings {
                 max_payload_bytes: (1 << 20) + 64,
