@@ -7,7 +7,8 @@
 //! * `journal_overhead`: the configurations and durability promises of `journal_overhead.rs`,
 //!   plus, for writes above 16 KiB, a journaled side with `max_payload_bytes` = 1 MiB (one
 //!   entry per write instead of librbd's 16 KiB split), and for 4 KiB writes on the directory
-//!   store a journaled side with splay width 1 (every entry on one object).
+//!   store a journaled side with splay width 1 (every entry on one object) and one with the
+//!   journal on the directory store but the image in memory (`journal_only_memimage`).
 //! * `append_dir`: one writer, `write` + `fdatasync` loop vs `DirStore::append` vs `Recorder`
 //!   on a `DirStore` (append + wait), each batch on stable storage when the call returns.
 //!
@@ -30,7 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{configs, new_image, new_journaled, payloads, settings, IMAGE_SIZE};
+use common::{
+    configs, new_image, new_journaled, new_journaled_split, payloads, settings, IMAGE_SIZE,
+};
 use journal_client::recorder::AdvanceHook;
 use journal_client::{JournalSettings, Recorder, RecorderConfig};
 use journal_core::commit::CommitTracker;
@@ -41,7 +44,7 @@ use parking_lot::Mutex;
 use rbdj_benches::{human_size, run_threads, Backend, Rng, WriteConfig};
 
 /// Columns of side results in the printed tables.
-const MAX_SIDES: usize = 3;
+const MAX_SIDES: usize = 4;
 
 type Side<'a> = (&'static str, Box<dyn FnMut(u64) -> Duration + 'a>);
 
@@ -137,6 +140,17 @@ fn journaled_side<'a>(
     salt: &'a Mutex<u64>,
 ) -> Side<'a> {
     let (journaled, dirs) = new_journaled(cfg.backend, settings);
+    journaled_side_on(name, cfg, journaled, dirs, data, salt)
+}
+
+fn journaled_side_on<'a>(
+    name: &'static str,
+    cfg: WriteConfig,
+    journaled: journal_client::JournaledImage,
+    dirs: Vec<tempfile::TempDir>,
+    data: &'a [Bytes],
+    salt: &'a Mutex<u64>,
+) -> Side<'a> {
     (
         name,
         Box::new(move |n| {
@@ -169,7 +183,7 @@ fn next_salt(salt: &Mutex<u64>) -> u64 {
 
 fn journal_overhead(rounds: usize) {
     println!("\n### journal_overhead (ratio = unjournaled time / journaled time = IOPS ratio)\n");
-    println!("| config | ops×rounds | baseline IOPS | side 2 IOPS | side 3 IOPS | side 2 ratio | side 3 ratio |\n|---|---|---|---|---|---|---|");
+    println!("| config | ops×rounds | baseline IOPS | side 2 IOPS | side 3 IOPS | side 4 IOPS | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
     let salt = Mutex::new(0);
     for cfg in configs() {
         let data = payloads(&cfg);
@@ -187,6 +201,17 @@ fn journal_overhead(rounds: usize) {
                 "journaled_splay1",
                 cfg,
                 splay1,
+                &data,
+                &salt,
+            ));
+            // Journal on the directory store, image in memory: the journal's cost alone,
+            // without the image's page-cache writeback sharing the file system's commits.
+            let (j, dirs) = new_journaled_split(Backend::Mem, Backend::Dir, settings());
+            sides.push(journaled_side_on(
+                "journal_only_memimage",
+                cfg,
+                j,
+                dirs,
                 &data,
                 &salt,
             ));
@@ -232,7 +257,7 @@ fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
 
 fn append_dir(rounds: usize) {
     println!("\n### append_dir (one writer; ratio = write+fdatasync time / side time)\n");
-    println!("| batch | ops×rounds | baseline ops/s | side 2 ops/s | side 3 ops/s | side 2 ratio | side 3 ratio |\n|---|---|---|---|---|---|---|");
+    println!("| batch | ops×rounds | baseline ops/s | side 2 ops/s | side 3 ops/s | side 4 ops/s | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
     for (size, n) in [(4096usize, 300u64), (64 << 10, 200), (1 << 20, 30)] {
         let batch = Bytes::from(Rng::new(5).bytes(size));
         let dir = tempfile::tempdir().unwrap();

@@ -64,9 +64,19 @@ pub fn new_journaled(
     backend: Backend,
     settings: JournalSettings,
 ) -> (JournaledImage, Vec<TempDir>) {
-    let (image, image_dir) = new_image(backend, "journaled");
+    new_journaled_split(backend, backend, settings)
+}
+
+/// A fresh journaled image with the image on `image_backend` and the journal on
+/// `journal_backend` (diagnostics: separates the journal's cost from the image's).
+pub fn new_journaled_split(
+    image_backend: Backend,
+    journal_backend: Backend,
+    settings: JournalSettings,
+) -> (JournaledImage, Vec<TempDir>) {
+    let (image, image_dir) = new_image(image_backend, "journaled");
     let mut dirs: Vec<TempDir> = image_dir.into_iter().collect();
-    let store: Arc<dyn ObjectStore> = match backend {
+    let store: Arc<dyn ObjectStore> = match journal_backend {
         Backend::Mem => Arc::new(MemStore::new()),
         Backend::Dir => {
             let dir = tempfile::tempdir().unwrap();
