@@ -65,7 +65,7 @@ fn bench_overhead(c: &mut Criterion) {
         });
         drop(plain);
 
-        let (journaled, _dirs) = new_journaled(cfg.backend, settings());
+        let (journaled, _dirs, _counts) = new_journaled(cfg.backend, settings());
         group.bench_function(BenchmarkId::new("journaled", cfg), |b| {
             b.iter_custom(|iters| {
                 let salt = salt.fetch_add(1, Ordering::Relaxed);

@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    configs, new_image, new_journaled, new_journaled_split, payloads, settings, IMAGE_SIZE,
+    configs, new_image, new_journaled, new_journaled_split, payloads, settings, AppendCounts,
+    IMAGE_SIZE,
 };
 use journal_client::recorder::AdvanceHook;
 use journal_client::{JournalSettings, Recorder, RecorderConfig};
@@ -138,8 +139,10 @@ fn journaled_side<'a>(
     settings: JournalSettings,
     data: &'a [Bytes],
     salt: &'a Mutex<u64>,
+    counted: &mut Vec<(&'static str, Arc<AppendCounts>)>,
 ) -> Side<'a> {
-    let (journaled, dirs) = new_journaled(cfg.backend, settings);
+    let (journaled, dirs, counts) = new_journaled(cfg.backend, settings);
+    counted.push((name, counts));
     journaled_side_on(name, cfg, journaled, dirs, data, salt)
 }
 
@@ -185,11 +188,13 @@ fn journal_overhead(rounds: usize) {
     println!("\n### journal_overhead (ratio = unjournaled time / journaled time = IOPS ratio)\n");
     println!("| config | ops×rounds | baseline IOPS | side 2 IOPS | side 3 IOPS | side 4 IOPS | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
     let salt = Mutex::new(0);
+    let mut notes = Vec::new();
     for cfg in configs() {
         let data = payloads(&cfg);
+        let mut counted = Vec::new();
         let mut sides = vec![
             unjournaled_side(cfg, &data, &salt),
-            journaled_side("journaled", cfg, settings(), &data, &salt),
+            journaled_side("journaled", cfg, settings(), &data, &salt, &mut counted),
         ];
         if cfg.io_size <= 16 << 10 && cfg.backend == Backend::Dir {
             // All entries on one object: tests how much the splay costs group commit.
@@ -203,10 +208,12 @@ fn journal_overhead(rounds: usize) {
                 splay1,
                 &data,
                 &salt,
+                &mut counted,
             ));
             // Journal on the directory store, image in memory: the journal's cost alone,
             // without the image's page-cache writeback sharing the file system's commits.
-            let (j, dirs) = new_journaled_split(Backend::Mem, Backend::Dir, settings());
+            let (j, dirs, counts) = new_journaled_split(Backend::Mem, Backend::Dir, settings());
+            counted.push(("journal_only_memimage", counts));
             sides.push(journaled_side_on(
                 "journal_only_memimage",
                 cfg,
@@ -227,9 +234,22 @@ fn journal_overhead(rounds: usize) {
                 big,
                 &data,
                 &salt,
+                &mut counted,
             ));
         }
         paired(&cfg.to_string(), rounds, ops_per_round(&cfg), &mut sides);
+        let per_append: Vec<String> = counted
+            .iter()
+            .map(|(name, c)| {
+                let (appends, entries) = c.get();
+                format!("{name} {:.1}", entries as f64 / appends.max(1) as f64)
+            })
+            .collect();
+        notes.push(format!("- {cfg}: {}", per_append.join(", ")));
+    }
+    println!("\nJournal entries per store append (one `fdatasync` each on `dir`), all rounds:\n");
+    for n in notes {
+        println!("{n}");
     }
 }
 

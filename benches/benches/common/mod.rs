@@ -2,12 +2,17 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use journal_client::image::{BlockImage, MemImage, SparseFileImage};
 use journal_client::{JournalSettings, JournaledImage};
-use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore};
+use object_store_trait::{
+    AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStat, ObjectStore, OmapBatch, Result,
+    Watch,
+};
 use rbdj_benches::{Backend, Pattern, Rng, WriteConfig};
 use tempfile::TempDir;
 
@@ -63,7 +68,7 @@ pub fn settings() -> JournalSettings {
 pub fn new_journaled(
     backend: Backend,
     settings: JournalSettings,
-) -> (JournaledImage, Vec<TempDir>) {
+) -> (JournaledImage, Vec<TempDir>, Arc<AppendCounts>) {
     new_journaled_split(backend, backend, settings)
 }
 
@@ -73,10 +78,10 @@ pub fn new_journaled_split(
     image_backend: Backend,
     journal_backend: Backend,
     settings: JournalSettings,
-) -> (JournaledImage, Vec<TempDir>) {
+) -> (JournaledImage, Vec<TempDir>, Arc<AppendCounts>) {
     let (image, image_dir) = new_image(image_backend, "journaled");
     let mut dirs: Vec<TempDir> = image_dir.into_iter().collect();
-    let store: Arc<dyn ObjectStore> = match journal_backend {
+    let inner: Arc<dyn ObjectStore> = match journal_backend {
         Backend::Mem => Arc::new(MemStore::new()),
         Backend::Dir => {
             let dir = tempfile::tempdir().unwrap();
@@ -85,8 +90,90 @@ pub fn new_journaled_split(
             Arc::new(store)
         }
     };
+    let counts = Arc::new(AppendCounts::default());
+    let store = Arc::new(Counting {
+        inner,
+        counts: Arc::clone(&counts),
+    });
     let journaled = JournaledImage::open(store, "bench", image, settings).unwrap();
-    (journaled, dirs)
+    (journaled, dirs, counts)
+}
+
+/// Store appends and the entries (buffers) they carried, counted by [`Counting`].
+#[derive(Debug, Default)]
+pub struct AppendCounts {
+    appends: AtomicU64,
+    pieces: AtomicU64,
+}
+
+impl AppendCounts {
+    /// `(appends, buffers)` so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.appends.load(Ordering::Relaxed),
+            self.pieces.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// An [`ObjectStore`] that counts appends (to measure group commit: entries per store append,
+/// each of which is one `fdatasync` on a `DirStore`).
+#[derive(Debug)]
+pub struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    counts: Arc<AppendCounts>,
+}
+
+impl ObjectStore for Counting {
+    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
+        self.counts.appends.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .pieces
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.inner.append(oid, data, guard)
+    }
+    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
+        self.inner.read(oid, offset, len)
+    }
+    fn stat(&self, oid: &str) -> Result<ObjectStat> {
+        self.inner.stat(oid)
+    }
+    fn remove(&self, oid: &str) -> Result<()> {
+        self.inner.remove(oid)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.list(prefix)
+    }
+    fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
+        self.inner.write_full(oid, data)
+    }
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        self.inner.write_at(oid, offset, data)
+    }
+    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
+        self.inner.omap_get(oid, keys)
+    }
+    fn omap_list(
+        &self,
+        oid: &str,
+        start_after: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<(String, Bytes)>> {
+        self.inner.omap_list(oid, start_after, prefix, max)
+    }
+    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
+        self.inner.omap_apply(oid, batch)
+    }
+    fn watch(&self, oid: &str) -> Result<Watch> {
+        self.inner.watch(oid)
+    }
+    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize> {
+        self.inner.notify(oid, payload)
+    }
+    fn notify_crosses_processes(&self) -> bool {
+        self.inner.notify_crosses_processes()
+    }
 }
 
 /// One payload per writer thread (reused: the write paths copy it anyway).
