@@ -29,6 +29,8 @@ mod options;
 #[allow(unsafe_code)]
 mod ffi;
 #[cfg(feature = "rados")]
+mod known;
+#[cfg(feature = "rados")]
 mod store;
 
 pub use options::RadosStoreOptions;

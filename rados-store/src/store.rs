@@ -31,7 +31,7 @@
 //! * **Namespaces.** A store is bound to one pool and one RADOS namespace; [`ObjectStore::list`]
 //!   lists that namespace only. Tests use a fresh namespace per store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::sync::Arc;
 
@@ -44,6 +44,7 @@ use parking_lot::Mutex;
 
 use crate::errno::{self, map_errno};
 use crate::ffi::{Cluster, IoCtx, WriteOp};
+use crate::known::{KnownObjects, Observed};
 use crate::options::RadosStoreOptions;
 
 /// Reads up to this many bytes are sent as one read op without a preceding stat.
@@ -84,7 +85,7 @@ pub struct RadosStore {
     idle: Mutex<Vec<IoCtx>>,
     /// Version/size/omap of objects this store appended to, so a sole appender (the journal
     /// recorder) needs one round trip per append instead of a read and a write.
-    known: Mutex<HashMap<String, Known>>,
+    known: KnownObjects,
 }
 
 /// An I/O context checked out of the store's idle list; returned on drop.
@@ -114,27 +115,6 @@ impl Drop for PooledIo<'_> {
     }
 }
 
-/// What the store last knew about an object it appended to: its version, size and the omap keys
-/// it had read (`None` = known absent). Valid exactly as long as the object's version is
-/// `version`, which every write using it asserts; a stale entry only costs a retry.
-#[derive(Debug, Clone)]
-struct Known {
-    version: u64,
-    size: u64,
-    omap: BTreeMap<String, Option<Bytes>>,
-}
-
-/// Largest number of objects remembered in [`RadosStore`]'s append cache.
-const MAX_KNOWN: usize = 4096;
-
-/// State of an object as read before an optimistic write.
-struct Observed {
-    /// `None` if the object did not exist.
-    version: Option<u64>,
-    size: u64,
-    omap: BTreeMap<String, Bytes>,
-}
-
 impl RadosStore {
     /// Connects to the cluster described by `options` and opens its pool.
     pub fn connect(options: RadosStoreOptions) -> Result<RadosStore> {
@@ -152,7 +132,7 @@ impl RadosStore {
             cluster,
             options,
             idle: Mutex::new(Vec::new()),
-            known: Mutex::new(HashMap::new()),
+            known: KnownObjects::default(),
         };
         // Fail early if the pool does not exist.
         drop(store.io("open pool")?);
@@ -168,7 +148,7 @@ impl RadosStore {
                 ..self.options.clone()
             },
             idle: Mutex::new(Vec::new()),
-            known: Mutex::new(HashMap::new()),
+            known: KnownObjects::default(),
         };
         drop(store.io("open namespace")?);
         Ok(store)
@@ -256,46 +236,6 @@ impl RadosStore {
         }
     }
 
-    /// The cached state of `oid` if it covers every key in `keys`.
-    fn known_state(&self, oid: &str, keys: &[&str]) -> Option<Observed> {
-        let known = self.known.lock();
-        let k = known.get(oid)?;
-        let mut omap = BTreeMap::new();
-        for key in keys {
-            if let Some(value) = k.omap.get(*key)?.clone() {
-                omap.insert((*key).to_owned(), value);
-            }
-        }
-        Some(Observed {
-            version: Some(k.version),
-            size: k.size,
-            omap,
-        })
-    }
-
-    fn remember(&self, oid: &str, version: u64, size: u64, keys: &[&str], seen: &Observed) {
-        let omap = keys
-            .iter()
-            .map(|k| ((*k).to_owned(), seen.omap.get(*k).cloned()))
-            .collect();
-        let mut known = self.known.lock();
-        if known.len() >= MAX_KNOWN && !known.contains_key(oid) {
-            known.clear();
-        }
-        known.insert(
-            oid.to_owned(),
-            Known {
-                version,
-                size,
-                omap,
-            },
-        );
-    }
-
-    fn forget(&self, oid: &str) {
-        self.known.lock().remove(oid);
-    }
-
     /// A write op that only succeeds if the object is still as `seen`.
     fn conditional_op(seen: &Observed) -> WriteOp {
         let mut wop = WriteOp::new();
@@ -351,7 +291,7 @@ impl ObjectStore for RadosStore {
         }
         let class = c"journal";
         let method = c"guard_append";
-        let mut cached = self.known_state(oid, &keys);
+        let mut cached = self.known.state(oid, &keys);
         for _ in 0..self.options.max_cas_attempts {
             let from_cache = cached.is_some();
             let seen = match cached.take() {
@@ -363,7 +303,7 @@ impl ObjectStore for RadosStore {
                 let refused = guard.soft_max_size.is_some_and(|max| seen.size >= max)
                     || check_guards(oid, &seen.omap, &guard.omap).is_err();
                 if refused {
-                    self.forget(oid);
+                    self.known.forget(oid);
                     continue;
                 }
             }
@@ -389,15 +329,15 @@ impl ObjectStore for RadosStore {
             match io.operate_versioned(oid, wop) {
                 Ok(version) => {
                     let size = seen.size.saturating_add(total_len(data));
-                    self.remember(oid, version, size, &keys, &seen);
+                    self.known.remember(oid, version, size, &keys, &seen);
                     return Ok(seen.size);
                 }
                 Err(e) if is_conflict(e) => {
-                    self.forget(oid);
+                    self.known.forget(oid);
                     continue;
                 }
                 Err(e) => {
-                    self.forget(oid);
+                    self.known.forget(oid);
                     return Err(map_errno("append", oid, e));
                 }
             }
@@ -449,7 +389,7 @@ impl ObjectStore for RadosStore {
 
     fn remove(&self, oid: &str) -> Result<()> {
         validate_oid(oid)?;
-        self.forget(oid);
+        self.known.forget(oid);
         self.io("remove")?
             .remove(oid)
             .map_err(|e| map_errno("remove", oid, e))
@@ -470,7 +410,7 @@ impl ObjectStore for RadosStore {
 
     fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
-        self.forget(oid);
+        self.known.forget(oid);
         let mut wop = WriteOp::new();
         wop.create(false);
         wop.write_full(&data);
@@ -481,7 +421,7 @@ impl ObjectStore for RadosStore {
 
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
-        self.forget(oid);
+        self.known.forget(oid);
         offset
             .checked_add(data.len() as u64)
             .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
@@ -560,7 +500,7 @@ impl ObjectStore for RadosStore {
 
     fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
         validate_oid(oid)?;
-        self.forget(oid);
+        self.known.forget(oid);
         let keys: Vec<&str> = batch.guards.iter().map(|g| g.key.as_str()).collect();
         for key in keys
             .iter()
