@@ -152,12 +152,7 @@ pub trait ObjectStore: Send + Sync + Debug + 'static {
     /// The default reads the whole object and replaces it with [`ObjectStore::write_full`];
     /// backends that can write in place override it.
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
-        let current = match self.stat(oid) {
-            Ok(stat) => self.read(oid, 0, stat.size)?,
-            Err(StoreError::NotFound { .. }) => Bytes::new(),
-            Err(e) => return Err(e),
-        };
-        self.write_full(oid, splice(&current, offset, &data)?)
+        write_at_by_copy(self, oid, offset, &data)
     }
 
     /// Values of the given omap keys that exist (missing keys are simply absent from the map).
@@ -270,6 +265,23 @@ pub fn validate_oid(oid: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `write_at` by copy: reads the whole object (a missing one is empty), splices `data` in and
+/// replaces the object with `write_full`. The trait's default, and the fallback of backends that
+/// cannot write in place.
+pub fn write_at_by_copy<S: ObjectStore + ?Sized>(
+    store: &S,
+    oid: &str,
+    offset: u64,
+    data: &[u8],
+) -> Result<()> {
+    let current = match store.stat(oid) {
+        Ok(stat) => store.read(oid, 0, stat.size)?,
+        Err(StoreError::NotFound { .. }) => Bytes::new(),
+        Err(e) => return Err(e),
+    };
+    store.write_full(oid, splice(&current, offset, data)?)
 }
 
 /// `current` with `data` written at `offset` (zero-filled up to `offset` if it lies past the end).

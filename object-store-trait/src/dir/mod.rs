@@ -464,12 +464,7 @@ impl ObjectStore for DirStore {
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
         if self.opts.mmap_reads {
-            let current = match self.stat(oid) {
-                Ok(stat) => self.read(oid, 0, stat.size)?,
-                Err(StoreError::NotFound { .. }) => Bytes::new(),
-                Err(e) => return Err(e),
-            };
-            return self.write_full(oid, crate::splice(&current, offset, &data)?);
+            return crate::write_at_by_copy(self, oid, offset, &data);
         }
         offset
             .checked_add(data.len() as u64)
