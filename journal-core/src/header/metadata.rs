@@ -134,43 +134,30 @@ impl JournalHeader {
     /// `journal.set_minimum_set`: [`HeaderError::Invalid`] if `set > active_set`; no write if
     /// `set` equals the current minimum; [`HeaderError::Stale`] if it is smaller.
     pub fn set_minimum_set(&self, set: u64) -> HeaderResult<()> {
-        self.mutate("set_minimum_set", || {
-            let map = self.read_keys(&[KEY_MINIMUM_SET, KEY_ACTIVE_SET])?;
-            let min_raw = map
-                .get(KEY_MINIMUM_SET)
-                .ok_or_else(|| missing_key(KEY_MINIMUM_SET))?;
-            let active_raw = map
-                .get(KEY_ACTIVE_SET)
-                .ok_or_else(|| missing_key(KEY_ACTIVE_SET))?;
-            let current = decode_u64(KEY_MINIMUM_SET, min_raw)?;
-            let active = decode_u64(KEY_ACTIVE_SET, active_raw)?;
-            if set > active {
-                return Err(HeaderError::Invalid {
-                    detail: format!("minimum set {set} > active set {active}"),
-                });
-            }
-            if set == current {
-                return Ok(Plan::Done(()));
-            }
-            if set < current {
-                return Err(HeaderError::Stale {
-                    what: KEY_MINIMUM_SET,
-                    requested: set,
-                    current,
-                });
-            }
-            let mut batch = OmapBatch::new();
-            pin(&mut batch, KEY_MINIMUM_SET, Some(min_raw));
-            pin(&mut batch, KEY_ACTIVE_SET, Some(active_raw));
-            batch.set(KEY_MINIMUM_SET, encode_u64(set));
-            Ok(Plan::Apply(batch, ()))
+        self.advance_set("set_minimum_set", KEY_MINIMUM_SET, set, |_, active| {
+            (set > active).then(|| format!("minimum set {set} > active set {active}"))
         })
     }
 
     /// `journal.set_active_set`: [`HeaderError::Invalid`] if `set < minimum_set`; no write if
     /// `set` equals the current active set; [`HeaderError::Stale`] if it is smaller.
     pub fn set_active_set(&self, set: u64) -> HeaderResult<()> {
-        self.mutate("set_active_set", || {
+        self.advance_set("set_active_set", KEY_ACTIVE_SET, set, |minimum, _| {
+            (set < minimum).then(|| format!("active set {set} < minimum set {minimum}"))
+        })
+    }
+
+    /// Moves `key` (`minimum_set` or `active_set`) forward to `set`, guarded on both set keys:
+    /// `invalid(minimum, active)` names a violated relation between the two; moving backwards is
+    /// [`HeaderError::Stale`]; staying put writes nothing.
+    fn advance_set(
+        &self,
+        op: &'static str,
+        key: &'static str,
+        set: u64,
+        invalid: impl Fn(u64, u64) -> Option<String>,
+    ) -> HeaderResult<()> {
+        self.mutate(op, || {
             let map = self.read_keys(&[KEY_MINIMUM_SET, KEY_ACTIVE_SET])?;
             let min_raw = map
                 .get(KEY_MINIMUM_SET)
@@ -179,18 +166,21 @@ impl JournalHeader {
                 .get(KEY_ACTIVE_SET)
                 .ok_or_else(|| missing_key(KEY_ACTIVE_SET))?;
             let minimum = decode_u64(KEY_MINIMUM_SET, min_raw)?;
-            let current = decode_u64(KEY_ACTIVE_SET, active_raw)?;
-            if set < minimum {
-                return Err(HeaderError::Invalid {
-                    detail: format!("active set {set} < minimum set {minimum}"),
-                });
+            let active = decode_u64(KEY_ACTIVE_SET, active_raw)?;
+            if let Some(detail) = invalid(minimum, active) {
+                return Err(HeaderError::Invalid { detail });
             }
+            let current = if key == KEY_MINIMUM_SET {
+                minimum
+            } else {
+                active
+            };
             if set == current {
                 return Ok(Plan::Done(()));
             }
             if set < current {
                 return Err(HeaderError::Stale {
-                    what: KEY_ACTIVE_SET,
+                    what: key,
                     requested: set,
                     current,
                 });
@@ -198,7 +188,7 @@ impl JournalHeader {
             let mut batch = OmapBatch::new();
             pin(&mut batch, KEY_MINIMUM_SET, Some(min_raw));
             pin(&mut batch, KEY_ACTIVE_SET, Some(active_raw));
-            batch.set(KEY_ACTIVE_SET, encode_u64(set));
+            batch.set(key, encode_u64(set));
             Ok(Plan::Apply(batch, ()))
         })
     }
