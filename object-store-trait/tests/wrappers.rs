@@ -365,3 +365,44 @@ fn faulty_store_drops_and_duplicates_notifications() {
     assert_eq!(dup_all.notify("h", b(b"p")).unwrap(), 1);
     assert_eq!(watch.drain(), 2);
 }
+
+/// A delayed completion reorders what concurrent callers observe: the append applied first (the
+/// lower offset) returns after a later append through the undelayed store.
+#[test]
+fn faulty_delays_reorder_completions() {
+    let inner = Arc::new(MemStore::new());
+    let slow = Arc::new(FaultyStore::new(
+        Arc::clone(&inner),
+        FaultyOptions {
+            seed: 7,
+            delay_rate: 1.0,
+            max_delay: std::time::Duration::from_millis(300),
+            ..FaultyOptions::default()
+        },
+    ));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = {
+        let slow = Arc::clone(&slow);
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let off = slow
+                .append("o", &[Bytes::from_static(b"first")], &AppendGuard::none())
+                .unwrap();
+            tx.send(("slow", off)).unwrap();
+        })
+    };
+    // Wait until the slow append is applied (visible in the inner store), then append directly.
+    while inner.stat("o").is_err() {
+        std::thread::yield_now();
+    }
+    let fast = inner
+        .append("o", &[Bytes::from_static(b"second")], &AppendGuard::none())
+        .unwrap();
+    tx.send(("fast", fast)).unwrap();
+    handle.join().unwrap();
+    let order: Vec<(&str, u64)> = rx.try_iter().collect();
+    // Applied order: slow first (offset 0), fast second (offset 5); completion order reversed
+    // (seed 7's first delay is far longer than one in-memory append).
+    assert_eq!(order, vec![("fast", 5), ("slow", 0)]);
+    assert_eq!(&inner.read("o", 0, 64).unwrap()[..], b"firstsecond");
+}

@@ -71,6 +71,8 @@ fn faulty(inner: Arc<dyn ObjectStore>, seed: u64) -> Arc<FaultyStore<Arc<dyn Obj
             enospc_share: 0.3,
             notify_drop_rate: 0.05,
             notify_dup_rate: 0.05,
+            delay_rate: 0.02,
+            max_delay: std::time::Duration::from_millis(3),
         },
     ))
 }

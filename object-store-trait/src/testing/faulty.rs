@@ -30,6 +30,12 @@ pub struct FaultyOptions {
     pub notify_drop_rate: f64,
     /// Probability that a notification is delivered twice. Default: 0.
     pub notify_dup_rate: f64,
+    /// Probability that an operation's completion is delayed: a read waits before it runs, a
+    /// mutation waits after it was applied and before it returns, so concurrent callers see
+    /// completions in another order than the store applied them. Default: 0.
+    pub delay_rate: f64,
+    /// Longest injected delay (each delay is uniform in `0..=max_delay`, seeded). Default: 5 ms.
+    pub max_delay: std::time::Duration,
 }
 
 impl Default for FaultyOptions {
@@ -42,6 +48,8 @@ impl Default for FaultyOptions {
             enospc_share: 0.5,
             notify_drop_rate: 0.0,
             notify_dup_rate: 0.0,
+            delay_rate: 0.0,
+            max_delay: std::time::Duration::from_millis(5),
         }
     }
 }
@@ -132,9 +140,29 @@ impl<S: ObjectStore> FaultyStore<S> {
         }
     }
 
+    /// Sleeps a seeded random time when a delay is due (no lock held while sleeping).
+    fn maybe_delay(&self) {
+        if !self.enabled.load(Ordering::SeqCst) || self.opts.delay_rate <= 0.0 {
+            return;
+        }
+        let nanos = {
+            let mut rng = self.rng.lock();
+            if !rng.gen_bool(self.opts.delay_rate.min(1.0)) {
+                return;
+            }
+            let max = u64::try_from(self.opts.max_delay.as_nanos()).unwrap_or(u64::MAX);
+            rng.gen_range(0..=max)
+        };
+        std::thread::sleep(std::time::Duration::from_nanos(nanos));
+    }
+
     fn mutate<T>(&self, op: &'static str, oid: &str, f: impl FnOnce(&S) -> Result<T>) -> Result<T> {
         match self.mutation_fault(op, oid) {
-            Fault::None => f(&self.inner),
+            Fault::None => {
+                let result = f(&self.inner);
+                self.maybe_delay();
+                result
+            }
             Fault::Before(err) => Err(err),
             Fault::After(err) => {
                 f(&self.inner)?;
@@ -152,6 +180,7 @@ impl<S: ObjectStore> FaultyStore<S> {
         if self.roll(self.opts.read_error_rate) {
             return Err(self.error(op, oid));
         }
+        self.maybe_delay();
         f(&self.inner)
     }
 }
