@@ -242,6 +242,38 @@ pub enum SnapCommand {
         /// Snapshot name.
         snap: String,
     },
+    /// Renames a snapshot.
+    Rename {
+        /// Site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Image name.
+        name: String,
+        /// Current snapshot name.
+        snap: String,
+        /// New snapshot name.
+        new_name: String,
+    },
+    /// Protects a snapshot against removal.
+    Protect {
+        /// Site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Image name.
+        name: String,
+        /// Snapshot name.
+        snap: String,
+    },
+    /// Removes a snapshot's protection.
+    Unprotect {
+        /// Site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Image name.
+        name: String,
+        /// Snapshot name.
+        snap: String,
+    },
     /// Rolls the image back to a snapshot.
     Rollback {
         /// Site.

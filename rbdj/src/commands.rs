@@ -107,6 +107,22 @@ fn snap(cmd: SnapCommand, out: &mut dyn Write) -> CliResult<()> {
         SnapCommand::Rm { site, name, snap } => {
             image_cmd::snap_remove(&open_site(&site)?, &name, &snap)
         }
+        SnapCommand::Rename {
+            site,
+            name,
+            snap,
+            new_name,
+        } => image_cmd::with_writable(&open_site(&site)?, &name, |image| {
+            image.snap_rename(&snap, &new_name)
+        }),
+        SnapCommand::Protect { site, name, snap } => {
+            image_cmd::with_writable(&open_site(&site)?, &name, |image| image.snap_protect(&snap))
+        }
+        SnapCommand::Unprotect { site, name, snap } => {
+            image_cmd::with_writable(&open_site(&site)?, &name, |image| {
+                image.snap_unprotect(&snap)
+            })
+        }
         SnapCommand::Rollback { site, name, snap } => {
             image_cmd::snap_rollback(&open_site(&site)?, &name, &snap)
         }

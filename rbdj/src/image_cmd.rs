@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::commands::print;
 use crate::error::{CliError, CliResult};
 use crate::output::Format;
-use crate::writable::with_writable;
+pub use crate::writable::with_writable;
 
 /// Bytes moved per request by export/import/write.
 const CHUNK: u64 = 4 << 20;

@@ -70,6 +70,33 @@ impl Writable {
         Ok(())
     }
 
+    /// Renames a snapshot.
+    pub fn snap_rename(&self, snap: &str, new_name: &str) -> CliResult<()> {
+        match self {
+            Writable::Plain(i) => i.snap_rename(snap, new_name)?,
+            Writable::Journaled(j) => j.snap_rename(snap, new_name)?,
+        }
+        Ok(())
+    }
+
+    /// Protects a snapshot.
+    pub fn snap_protect(&self, snap: &str) -> CliResult<()> {
+        match self {
+            Writable::Plain(i) => i.snap_protect(snap)?,
+            Writable::Journaled(j) => j.snap_protect(snap)?,
+        }
+        Ok(())
+    }
+
+    /// Unprotects a snapshot.
+    pub fn snap_unprotect(&self, snap: &str) -> CliResult<()> {
+        match self {
+            Writable::Plain(i) => i.snap_unprotect(snap)?,
+            Writable::Journaled(j) => j.snap_unprotect(snap)?,
+        }
+        Ok(())
+    }
+
     /// Rolls back to a snapshot.
     pub fn snap_rollback(&self, snap: &str) -> CliResult<()> {
         match self {

@@ -571,3 +571,57 @@ fn mirror_run_replicates_across_processes_and_stops_cleanly() {
     assert_eq!(status["images"][0]["agent_running"], false, "{status}");
     assert_eq!(status["images"][0]["entries_behind"], 0, "{status}");
 }
+
+#[test]
+fn snapshots_through_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = site(dir.path());
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &s,
+        "--size",
+        "1M",
+        "--journaling",
+        "vol",
+    ]);
+    let a = dir.path().join("a.bin");
+    let b = dir.path().join("b.bin");
+    std::fs::write(&a, vec![0xaau8; 8192]).unwrap();
+    std::fs::write(&b, vec![0xbbu8; 8192]).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    ok(&["image", "write", "--site", &s, "vol", a]);
+    ok(&["image", "snap", "create", "--site", &s, "vol", "s1"]);
+    ok(&["image", "snap", "protect", "--site", &s, "vol", "s1"]);
+    assert!(
+        !rbdj(&["image", "snap", "rm", "--site", &s, "vol", "s1"])
+            .status
+            .success(),
+        "a protected snapshot must not be removable"
+    );
+    ok(&["image", "snap", "rename", "--site", &s, "vol", "s1", "s2"]);
+    ok(&["image", "write", "--site", &s, "vol", b]);
+    let ls = ok(&["image", "snap", "ls", "--site", &s, "vol"]);
+    assert!(ls.contains(" s2 ") && !ls.contains(" s1 "), "{ls}");
+    ok(&["image", "snap", "rollback", "--site", &s, "vol", "s2"]);
+    let raw = dir.path().join("vol.raw");
+    ok(&[
+        "image",
+        "export",
+        "--site",
+        &s,
+        "vol",
+        raw.to_str().unwrap(),
+    ]);
+    let data = std::fs::read(&raw).unwrap();
+    assert!(
+        data[..8192].iter().all(|x| *x == 0xaa),
+        "rollback did not restore the snapshot"
+    );
+    assert!(data[8192..].iter().all(|x| *x == 0));
+    ok(&["image", "snap", "unprotect", "--site", &s, "vol", "s2"]);
+    ok(&["image", "snap", "rm", "--site", &s, "vol", "s2"]);
+    let ls = ok(&["image", "snap", "ls", "--site", &s, "vol"]);
+    assert_eq!(ls.lines().count(), 1, "{ls}");
+}
