@@ -12,7 +12,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use journal_client::image::BlockImage;
 use journal_client::JournalSettings;
 use journal_core::encoding::UTime;
-use object_store_trait::{DirStore, MemStore, ObjectStore};
 use parking_lot::Mutex;
 use replay_engine::agent::{AgentHandle, AgentOptions, MirrorAgent};
 use replay_engine::site::{JournalShape, Site};
@@ -22,6 +21,7 @@ use serde::Serialize;
 use crate::cli::DemoArgs;
 use crate::error::{CliError, CliResult};
 use crate::output::Format;
+use crate::site_spec::{site_store_options, SiteSpec};
 use crate::stats::{percentile, Rng};
 
 const IMAGE: &str = "demo";
@@ -63,14 +63,13 @@ pub struct DemoReport {
     pub backend: String,
 }
 
-fn open_store(dir: Option<&Path>, name: &str) -> CliResult<Arc<dyn ObjectStore>> {
-    Ok(match dir {
-        Some(d) => Arc::new(DirStore::open(
-            d.join(name),
-            crate::site_spec::site_store_options(),
-        )?),
-        None => Arc::new(MemStore::new()),
-    })
+/// The demo's site `name`: a directory under `dir`, or memory.
+fn open_site(dir: Option<&Path>, name: &str) -> CliResult<Site> {
+    let spec = match dir {
+        Some(d) => SiteSpec::Dir(d.join(name)),
+        None => SiteSpec::Mem,
+    };
+    Ok(Site::open(spec.open_store(site_store_options())?, 1))
 }
 
 /// Whole-image CRC-32C, read in 4 MiB chunks.
@@ -237,8 +236,8 @@ fn run_demo(args: &DemoArgs) -> CliResult<DemoReport> {
         Some(d) => format!("dir:{} (DirStore, fdatasync per append)", d.display()),
         None => "mem: (MemStore)".to_owned(),
     };
-    let primary = Site::open(open_store(args.dir.as_deref(), "site-a")?, 1);
-    let replica = Site::open(open_store(args.dir.as_deref(), "site-b")?, 1);
+    let primary = open_site(args.dir.as_deref(), "site-a")?;
+    let replica = open_site(args.dir.as_deref(), "site-b")?;
     primary.set_mirror_mode(MirrorMode::Pool)?;
     if primary.image_info(IMAGE).is_ok() {
         primary.remove_image(IMAGE)?;

@@ -46,6 +46,25 @@ fn ceph_export() -> PathBuf {
         .join("../journal-core/tests/data/librbd-basic/journal.export")
 }
 
+/// Two directory sites `a` (pool mirroring on, journaled 8 MiB image `vol`) and `b`.
+fn mirrored_pair() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let a = format!("dir:{}", dir.path().join("a").display());
+    let b = format!("dir:{}", dir.path().join("b").display());
+    ok(&["mirror", "pool", "enable", "--site", &a, "pool"]);
+    ok(&[
+        "image",
+        "create",
+        "--site",
+        &a,
+        "--size",
+        "8M",
+        "--journaling",
+        "vol",
+    ]);
+    (dir, a, b)
+}
+
 fn site(dir: &Path) -> String {
     format!("dir:{}", dir.join("site").display())
 }
@@ -273,20 +292,7 @@ fn status_json_has_the_documented_fields() {
 
 #[test]
 fn mirror_status_json_parses() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = format!("dir:{}", dir.path().join("a").display());
-    let b = format!("dir:{}", dir.path().join("b").display());
-    ok(&["mirror", "pool", "enable", "--site", &a, "pool"]);
-    ok(&[
-        "image",
-        "create",
-        "--site",
-        &a,
-        "--size",
-        "8M",
-        "--journaling",
-        "vol",
-    ]);
+    let (_dir, a, b) = mirrored_pair();
     let v: serde_json::Value = serde_json::from_str(&ok(&[
         "mirror", "status", "--local", &b, "--remote", &a, "--format", "json",
     ]))
@@ -446,20 +452,7 @@ fn nbd_serve_writes_through_the_journal_with_qemu_io() {
 #[test]
 fn mirror_run_replicates_across_processes_and_stops_cleanly() {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let a = format!("dir:{}", dir.path().join("a").display());
-    let b = format!("dir:{}", dir.path().join("b").display());
-    ok(&["mirror", "pool", "enable", "--site", &a, "pool"]);
-    ok(&[
-        "image",
-        "create",
-        "--site",
-        &a,
-        "--size",
-        "8M",
-        "--journaling",
-        "vol",
-    ]);
+    let (dir, a, b) = mirrored_pair();
     let payload: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
