@@ -313,6 +313,12 @@ fn sync_then_replay(
     status: &Arc<Mutex<ImageStatus>>,
 ) -> Result<Bootstrapped> {
     set_state(status, ImageState::Syncing, "image sync");
+    // Durably mark the replica inconsistent before its first byte changes (sync_mark).
+    crate::sync_mark::set(
+        link.local.store().as_ref(),
+        &local_id,
+        crate::sync_mark::SyncMark::Copying,
+    )?;
     let progress = image_sync::peer_meta(remote_header, &link.local_uuid)?;
     let fresh = progress
         .sync_points

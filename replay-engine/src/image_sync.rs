@@ -19,9 +19,18 @@
 //! [`SyncOptions::progress_every_chunks`] chunks after a replica flush, so a restarted agent
 //! resumes after the last saved chunk. When the copy finishes the state becomes `replaying`
 //! and the sync point is dropped.
+//!
+//! **Consistency.** The copy shows the primary at many moments, so replaying from the sync
+//! point first applies older writes over newer copied data: until the replay passes the newest
+//! entry the copy may hold, the replica is the primary's state at no point in time. The
+//! replica carries a durable [`crate::sync_mark`] through that window (set by bootstrap before
+//! the first byte changes, moved to "catching up to entry E" here, cleared by the replayer), the
+//! agent reports it as syncing and promotion refuses it. Ceph copies from a sync-point snapshot
+//! instead, which shortens the window to the copy itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use journal_client::image::BlockImage;
 use journal_core::client_data::{
@@ -34,7 +43,9 @@ use parking_lot::Mutex;
 use crate::error::{ReplayError, Result};
 use crate::ids;
 use crate::image_journal;
+use crate::live_player::{LiveOptions, LivePlayer};
 use crate::status::{ImageState, ImageStatus};
+use crate::sync_mark::{self, EntryPosition, SyncMark};
 
 /// Image sync settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,9 +204,40 @@ pub fn run_sync(
         status.lock().sync_progress = Some((n + 1, count));
     }
     local.flush()?;
+    // The copy is complete but shows the primary at many moments: the replica becomes
+    // consistent only once replay passes the newest entry the copy may contain (sync_mark).
+    let local_store = local_header.store().as_ref();
+    let local_id = local_header.journal_id();
+    match newest_entry(remote_header, client_id)? {
+        Some(until) => sync_mark::set(local_store, local_id, SyncMark::CatchingUp { until })?,
+        // Nothing after the sync point: every chunk showed the primary at that point.
+        None => sync_mark::clear(local_store, local_id)?,
+    }
     meta.state = MirrorPeerState::Replaying;
     meta.sync_points.clear();
     save_peer_meta(remote_header, client_id, &meta)?;
     status.lock().sync_progress = None;
     Ok(SyncEnd::Done)
+}
+
+/// The position of the newest entry readable in journal order after client `client_id`'s
+/// commit position (`None` if there is none): reads the journal as the replayer will, up to
+/// the first moment it finds nothing more.
+pub(crate) fn newest_entry(
+    remote_header: &JournalHeader,
+    client_id: &str,
+) -> Result<Option<EntryPosition>> {
+    let start = remote_header.get_client(client_id)?.commit_position;
+    let options = LiveOptions {
+        use_notifications: false,
+        poll_age: Duration::from_millis(1),
+        ..LiveOptions::default()
+    };
+    let mut player = LivePlayer::new(remote_header.clone(), client_id, &start, options)?;
+    let mut newest = None;
+    // A short wait lets the player re-read the active set once at the end of a set.
+    while let Some(e) = player.next_timeout(Duration::from_millis(2))? {
+        newest = Some((e.entry.tag_tid, e.entry.entry_tid));
+    }
+    Ok(newest)
 }

@@ -10,7 +10,8 @@
 //!   applier ([`applier`]), committing its position on the remote journal only after the
 //!   replica was flushed, and mapping tags across sites ([`tag_chain`]).
 //! * [`bootstrap`], [`image_sync`]: replica creation, mirror-peer registration, resumable full
-//!   image sync from a journal sync point, resync.
+//!   image sync from a journal sync point, resync; [`sync_mark`]: the durable mark that a replica
+//!   is not yet consistent (copying, or replaying up to the newest entry the copy may hold).
 //! * [`role`]: promote, demote, force-promote.
 //! * [`agent`]: the mirror agent (pool watcher + one replayer thread per image), reporting
 //!   [`status`] per image.
@@ -72,6 +73,7 @@ pub mod site;
 pub mod site_mirror;
 pub mod snapshot_copy;
 pub mod status;
+pub mod sync_mark;
 pub mod tag_chain;
 pub mod write_back;
 

@@ -34,8 +34,10 @@ use parking_lot::Mutex;
 use crate::applier::EventSink;
 use crate::error::{ReplayError, Result};
 use crate::image_journal;
+use crate::image_sync;
 use crate::live_player::{LiveOptions, LivePlayer};
 use crate::status::{ImageState, ImageStatus, RateMeter};
+use crate::sync_mark::{self, SyncMark};
 use crate::tag_chain;
 
 /// A callback run after each event is applied to the replica (before the flush that makes it
@@ -148,6 +150,9 @@ pub struct Replayer {
     /// Watch on the local journal header: a role change (tag allocation) or resync request
     /// notifies it, and the replayer re-checks before applying the next entry.
     local_watch: Option<object_store_trait::Watch>,
+    /// The replica's consistency mark ([`crate::sync_mark`]): the replica is consistent only
+    /// once the entry it names is applied and flushed.
+    mark: Option<SyncMark>,
 }
 
 impl std::fmt::Debug for Replayer {
@@ -177,7 +182,28 @@ impl Replayer {
         )?;
         let now = Instant::now();
         let local_watch = link.local_header.watch().ok();
+        let local_store = Arc::clone(link.local_header.store());
+        let local_id = link.local_header.journal_id();
+        let mut mark = sync_mark::get(local_store.as_ref(), local_id)?;
+        if mark == Some(SyncMark::Copying) {
+            // The sync finished (its client replays) but stopped before recording its bound:
+            // any bound taken now is as good (see sync_mark).
+            let until = image_sync::newest_entry(&link.remote_header, &link.local_uuid)?;
+            mark = until.map(|until| SyncMark::CatchingUp { until });
+            match mark {
+                Some(m) => sync_mark::set(local_store.as_ref(), local_id, m)?,
+                None => sync_mark::clear(local_store.as_ref(), local_id)?,
+            }
+        }
+        if let (Some(m), Some(p)) = (mark, client.commit_position.first()) {
+            // Committed entries were applied and flushed before their commit.
+            if m.passed_by((p.tag_tid, p.entry_tid)) {
+                sync_mark::clear(local_store.as_ref(), local_id)?;
+                mark = None;
+            }
+        }
         Ok(Replayer {
+            mark,
             local_watch,
             tracker: CommitTracker::new(width, client.commit_position),
             link,
@@ -213,7 +239,13 @@ impl Replayer {
         if let Some(end) = self.check_roles()? {
             return Ok(end);
         }
-        self.set_state(ImageState::Replaying, "");
+        match self.mark {
+            None => self.set_state(ImageState::Replaying, ""),
+            Some(m) => self.set_state(
+                ImageState::Syncing,
+                &format!("replaying up to the end of the image sync ({m:?})"),
+            ),
+        }
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Ok(ReplayEnd::Stopped);
@@ -299,11 +331,25 @@ impl Replayer {
         if is_flush || self.sink.unflushed() >= self.options.flush_every_entries {
             self.flush()?;
         }
+        if self.mark.is_some_and(|m| m.passed_by((tag_tid, entry_tid))) {
+            self.reach_consistency()?;
+        }
         if demoted {
             self.flush_and_commit(true)?;
             return Ok(Some(ReplayEnd::RemoteDemoted));
         }
         Ok(None)
+    }
+
+    /// The replica just applied the last entry its image sync may have copied: make that
+    /// durable, then drop the mark. From here on the replica is a prefix of the primary.
+    fn reach_consistency(&mut self) -> Result<()> {
+        self.flush()?;
+        let header = &self.link.local_header;
+        sync_mark::clear(header.store().as_ref(), header.journal_id())?;
+        self.mark = None;
+        self.set_state(ImageState::Replaying, "");
+        Ok(())
     }
 
     /// Handles a new remote tag; returns whether it is the remote's demotion.

@@ -9,6 +9,9 @@
 //! | promote | current tag `<orphan>` | `""`, predecessor `<orphan>`, tag = current, entry 1 |
 //! | force-promote | current tag not `""` | `""`, predecessor `""`, tag = current, entry 0 |
 //!
+//! Promotion (orderly or forced) is refused while the image carries a [`crate::sync_mark`]:
+//! a replica whose image sync has not finished holds no point-in-time state of the primary.
+//!
 //! An orderly promotion also registers every peer site as a mirror-peer client positioned at the
 //! promotion marker, so the demoted peer can follow the new primary by replay alone.
 //!
@@ -52,6 +55,14 @@ pub fn change_role(site: &Site, name: &str, change: RoleChange) -> Result<u64> {
         name: name.into(),
         detail: detail.into(),
     };
+    if change != RoleChange::Demote {
+        if let Some(mark) = crate::sync_mark::get(site.store().as_ref(), &info.id)? {
+            return Err(wrong(&format!(
+                "the replica is not consistent yet (image sync not finished: {mark:?}); its \
+                 bytes are no state the primary ever had"
+            )));
+        }
+    }
     let data = match change {
         RoleChange::Demote => {
             if !current.is_local_primary() {

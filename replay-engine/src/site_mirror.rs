@@ -7,6 +7,7 @@
 //! | `mirror_peer_<uuid>` | string: a free-form peer description (site name) |
 //! | `image_<image id>` | [`MirrorImage`]: the image's global id and mirroring state |
 //! | `global_<global id>` | string: the local image id of that global image |
+//! | `sync_<image id>` | [`crate::sync_mark::SyncMark`]: the replica is not consistent yet |
 //! | `promotion_<image id>` | the last orderly promotion: `u64` demotion tag tid, blob demotion `TagData`, `u64` promotion tag tid, blob promotion `TagData` |
 //!
 //! The global image id names one mirrored image across sites: the replica an agent creates
@@ -259,6 +260,7 @@ pub fn disable_image(store: &dyn ObjectStore, image_id: &str) -> Result<()> {
         .remove(format!("{IMAGE_PREFIX}{image_id}"))
         .remove(format!("{GLOBAL_PREFIX}{}", rec.global_id))
         .remove(format!("{PROMOTION_PREFIX}{image_id}"));
+    crate::sync_mark::remove_in(&mut batch, image_id);
     store.omap_apply(MIRRORING_OID, &batch)?;
     Ok(())
 }
