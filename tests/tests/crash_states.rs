@@ -9,7 +9,7 @@
 //! 1. the recovered primary (journal replayed by `JournaledImage::open`) holds every acknowledged
 //!    write; a byte may differ from "all acknowledged ops applied" only by the value a later,
 //!    unacknowledged op gives it (per-block maybe);
-//! 2. once the agent's initial sync finished, the replica at the crash equals the reference
+//! 2. a replica whose durable records claim consistency (mirrored, no sync mark) equals the reference
 //!    after some prefix of the primary's order (plus possibly part of the next op, whose journal
 //!    entries are replayed one by one), and after recovery (agent restarted) it converges to the
 //!    recovered primary;
@@ -18,7 +18,8 @@
 //! Env: `RBDJ_CRASH_SEEDS=N` (seeds, default 28; every 4th also runs the mirror scenarios),
 //! `RBDJ_CRASH_SEED=s` with optional `RBDJ_CRASH_POINT=k` and
 //! `RBDJ_CRASH_SCENARIO=primary|mirror-primary|mirror-secondary` replays one failing case;
-//! `RBDJ_CRASH_LIVE_SYNC=1` starts the writer during the initial sync (limitation B below).
+//! `RBDJ_CRASH_LIVE_SYNC=1` starts the writer during the initial sync (limitation B, fixed:
+//! see the regression test below; CI runs it).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -36,8 +37,9 @@ use object_store_trait::MemSnapshot;
 use rbdj_tests::crash_model::{gen_ops, Op, RefModel};
 use replay_engine::agent::{AgentOptions, MirrorAgent};
 use replay_engine::site::{JournalShape, Site};
-use replay_engine::site_mirror::MirrorMode;
+use replay_engine::site_mirror::{self, MirrorMode};
 use replay_engine::status::ImageState;
+use replay_engine::sync_mark;
 
 const IMAGE_SIZE: u64 = 64 << 10;
 const NAME: &str = "vol";
@@ -138,7 +140,7 @@ struct Run {
     primary_boundaries: u64,
     secondary_boundaries: u64,
     crashed: bool,
-    /// The agent's initial sync had finished (state `Replaying`) before the writer started.
+    /// The agent reported the image `Replaying` (consistent) at some point of the run.
     synced: bool,
 }
 
@@ -252,6 +254,17 @@ fn image_bytes(site: &Site) -> Option<Vec<u8>> {
     img.read(0, img.size()).ok().map(|b| b.to_vec())
 }
 
+/// Whether the replica's durable records say it is consistent: it is a mirrored replica and
+/// carries no sync mark (replay-engine's `sync_mark`).
+fn claims_consistency(site: &Site) -> bool {
+    let Ok(id) = site.image_id(NAME) else {
+        return false;
+    };
+    let store = site.store().as_ref();
+    site_mirror::image_record(store, &id).is_ok_and(|r| r.is_some())
+        && sync_mark::get(store, &id).is_ok_and(|m| m.is_none())
+}
+
 /// One crash state: run with the crash at `k`, recover, check. `Err` describes the violation.
 fn check_state(
     bases: &Bases,
@@ -266,9 +279,18 @@ fn check_state(
     let primary = Site::open(Arc::new(a.reopen()), 1);
     let secondary = Site::open(Arc::new(b.reopen()), 1);
 
-    // (2) at the crash: the replica is a prefix of the primary's order.
-    // A replica still in its initial sync owes no consistency (Ceph: peer state `syncing`).
-    if scenario != Scenario::Primary && run.synced {
+    // (2) at the crash: a replica that claims consistency (its durable records: mirrored, no
+    // sync mark) is a prefix of the primary's order. One whose image sync is not finished —
+    // copying, or replaying up to the newest entry the copy may hold — carries the mark.
+    let claims = claims_consistency(&secondary);
+    if run.synced && !claims {
+        return Err(
+            "the agent reported the replica replaying, but its durable records say \
+                    it is not consistent"
+                .into(),
+        );
+    }
+    if scenario != Scenario::Primary && claims {
         if let Some(got) = image_bytes(&secondary) {
             // A write the journal split into several entries may be half replayed: the replica
             // may hold the ops before `n` plus part of op `n` (as the primary would after a crash
@@ -483,27 +505,34 @@ fn regression_replica_creation_is_crash_atomic() {
     assert_eq!(tally.failures, 0, "see the FAIL lines above");
 }
 
-/// Known limitation B (replay-engine's image sync, documented there): the initial sync copies
-/// the *live* primary image, then replays the journal from the sync position. Until the replay
-/// passes the entries the copy already contained, re-applied older writes sit over newer data,
-/// so the replica equals no prefix of the primary's order; a replica crash (or a promotion) in
-/// that window exposes a state the primary never had. Ceph syncs from a snapshot and has no
-/// such window. Seen e.g. at secondary boundary 14 of seed 2 and 25, 29 of seed 3 with
-/// `RBDJ_CRASH_LIVE_SYNC=1 RBDJ_CRASH_SCENARIO=mirror-secondary RBDJ_CRASH_SEED=3 cargo test
-/// -p rbdj-tests --test crash_states -- --nocapture` (timing-dependent).
+/// Regression for limitation B (found by this harness): the image sync copies the *live*
+/// primary, then replays the journal from the sync position; until the replay passes the
+/// newest entry the copy may hold, re-applied older writes sit over newer data and the replica
+/// equals no prefix of the primary's order. It used to report `Replaying` (and accept a
+/// promotion) in that window; seen at secondary boundary 14 of seed 2 and 25, 29 of seed 3
+/// with `RBDJ_CRASH_LIVE_SYNC=1 RBDJ_CRASH_SCENARIO=mirror-secondary RBDJ_CRASH_SEED=3 cargo
+/// test -p rbdj-tests --test crash_states -- --nocapture` (timing-dependent). Fixed in
+/// replay-engine by the durable sync mark (`sync_mark`): here the writer runs during the sync
+/// and every replica that claims consistency must be a prefix. The deterministic regression is
+/// replay-engine's `tests/sync_consistency.rs`.
 #[test]
-#[ignore = "known limitation B: replica not prefix-consistent while catching up after a live sync"]
-fn known_bug_replica_not_prefix_consistent_after_live_sync() {
+fn regression_replica_prefix_consistent_after_live_sync() {
     let bases = bases();
     let mut tally = Tally {
         live_sync: true,
         ..Tally::default()
     };
     for seed in 1..=3 {
-        for k in mirror_points(&bases, Scenario::MirrorSecondary, seed) {
-            tally.check(&bases, Scenario::MirrorSecondary, seed, k);
+        for scenario in [Scenario::MirrorSecondary, Scenario::MirrorPrimary] {
+            for k in mirror_points(&bases, scenario, seed) {
+                tally.check(&bases, scenario, seed, k);
+            }
         }
     }
+    println!(
+        "live-sync crash states checked: {}, failures: {}",
+        tally.checked, tally.failures
+    );
     assert_eq!(tally.failures, 0, "see the FAIL lines above");
 }
 
