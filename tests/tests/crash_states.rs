@@ -27,111 +27,21 @@
     clippy::panic
 )]
 
+mod crash_common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use journal_client::JournalSettings;
-use object_store_trait::testing::{CrashMode, CrashStore};
-use object_store_trait::MemSnapshot;
+use object_store_trait::testing::CrashStore;
 use rbdj_tests::crash_model::{gen_ops, Op, RefModel};
-use replay_engine::agent::{AgentOptions, MirrorAgent};
-use replay_engine::site::{JournalShape, Site};
-use replay_engine::site_mirror::{self, MirrorMode};
+use replay_engine::agent::MirrorAgent;
+use replay_engine::site::Site;
 use replay_engine::status::ImageState;
-use replay_engine::sync_mark;
 
-const IMAGE_SIZE: u64 = 64 << 10;
-const NAME: &str = "vol";
+use crash_common::*;
+
 const OPS: usize = 30;
-const MAX_WRITE: u64 = 6000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scenario {
-    /// Writer only; the primary crashes.
-    Primary,
-    /// Writer + agent; the primary's store crashes.
-    MirrorPrimary,
-    /// Writer + agent; the secondary's store crashes.
-    MirrorSecondary,
-}
-
-impl Scenario {
-    fn name(self) -> &'static str {
-        match self {
-            Scenario::Primary => "primary",
-            Scenario::MirrorPrimary => "mirror-primary",
-            Scenario::MirrorSecondary => "mirror-secondary",
-        }
-    }
-    fn parse(s: &str) -> Option<Scenario> {
-        [
-            Scenario::Primary,
-            Scenario::MirrorPrimary,
-            Scenario::MirrorSecondary,
-        ]
-        .into_iter()
-        .find(|x| x.name() == s)
-    }
-}
-
-fn mode_for(seed: u64, k: u64) -> CrashMode {
-    match (seed.wrapping_mul(31).wrapping_add(k)) % 4 {
-        0 => CrashMode::Lost,
-        1 => CrashMode::Torn,
-        2 => CrashMode::Applied,
-        _ => CrashMode::Random,
-    }
-}
-
-fn settings() -> JournalSettings {
-    JournalSettings {
-        commit_age: Duration::from_millis(5),
-        max_payload_bytes: 4096,
-        ..JournalSettings::default()
-    }
-}
-
-fn agent_options() -> AgentOptions {
-    let mut o = AgentOptions {
-        scan_interval: Duration::from_millis(10),
-        retry_interval: Duration::from_millis(10),
-        ..AgentOptions::default()
-    };
-    o.replayer.flush_interval = Duration::from_millis(10);
-    o.replayer.commit_interval = Duration::from_millis(10);
-    o.replayer.check_interval = Duration::from_millis(10);
-    o
-}
-
-/// The two sites before the workload: a journaled mirrored primary image, both mirror uuids set.
-struct Bases {
-    primary: MemSnapshot,
-    secondary: MemSnapshot,
-}
-
-fn bases() -> Bases {
-    let a = Arc::new(CrashStore::new(0));
-    let primary = Site::open(a.clone(), 1);
-    primary.set_mirror_mode(MirrorMode::Pool).unwrap();
-    primary
-        .create_image(
-            NAME,
-            IMAGE_SIZE,
-            Some(JournalShape {
-                order: 12,
-                splay_width: 2,
-            }),
-        )
-        .unwrap();
-    primary.mirror_uuid().unwrap();
-    let b = Arc::new(CrashStore::new(0));
-    Site::open(b.clone(), 1).mirror_uuid().unwrap();
-    Bases {
-        primary: a.durable_snapshot(),
-        secondary: b.durable_snapshot(),
-    }
-}
 
 /// What a (possibly crashed) run did.
 struct Run {
@@ -247,24 +157,6 @@ fn run_workload(
     (run, a, b)
 }
 
-/// The bytes of image `vol` of `site`, if the image exists and is readable.
-fn image_bytes(site: &Site) -> Option<Vec<u8>> {
-    let img = site.open_image(NAME).ok()?;
-    use journal_client::image::BlockImage;
-    img.read(0, img.size()).ok().map(|b| b.to_vec())
-}
-
-/// Whether the replica's durable records say it is consistent: it is a mirrored replica and
-/// carries no sync mark (replay-engine's `sync_mark`).
-fn claims_consistency(site: &Site) -> bool {
-    let Ok(id) = site.image_id(NAME) else {
-        return false;
-    };
-    let store = site.store().as_ref();
-    site_mirror::image_record(store, &id).is_ok_and(|r| r.is_some())
-        && sync_mark::get(store, &id).is_ok_and(|m| m.is_none())
-}
-
 /// One crash state: run with the crash at `k`, recover, check. `Err` describes the violation.
 fn check_state(
     bases: &Bases,
@@ -342,26 +234,7 @@ fn check_state(
 
     // (2) after recovery: the restarted agent brings the replica to the recovered primary.
     if scenario != Scenario::Primary {
-        let agent = MirrorAgent::start(secondary.clone(), primary.clone(), agent_options())
-            .map_err(|e| format!("agent restart failed: {e}"))?;
-        let end = Instant::now() + Duration::from_secs(10);
-        let mut last = None;
-        while Instant::now() < end {
-            last = image_bytes(&secondary);
-            if last.as_deref() == Some(&recovered[..]) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let status = agent.status();
-        agent.stop();
-        if last.as_deref() != Some(&recovered[..]) {
-            return Err(format!(
-                "replica did not converge to the recovered primary (replica image {}; agent \
-                 status {status:?})",
-                if last.is_some() { "differs" } else { "absent" }
-            ));
-        }
+        converges(&primary, &secondary, &recovered)?;
     }
     Ok(run.crashed)
 }
@@ -391,13 +264,7 @@ impl Tally {
         let msg = match r {
             Ok(Ok(_)) => return,
             Ok(Err(m)) => m,
-            Err(p) => format!(
-                "panic: {}",
-                p.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default()
-            ),
+            Err(p) => panic_message(p.as_ref()),
         };
         self.failures += 1;
         println!(
@@ -425,10 +292,6 @@ fn probe(bases: &Bases, scenario: Scenario, seed: u64) -> u64 {
     } else {
         run.primary_boundaries
     }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 /// Secondary boundaries 3 and 4 are the replica's creation (image metadata, journal): the window

@@ -1,0 +1,173 @@
+//! Scaffolding shared by the crash-state enumerations (`crash_states.rs`, single writer;
+//! `crash_states_concurrent.rs`, several writers): the two sites before a workload, journal and
+//! agent settings, and the checks that read a reopened site.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    dead_code
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use journal_client::JournalSettings;
+use object_store_trait::testing::{CrashMode, CrashStore};
+use object_store_trait::MemSnapshot;
+use replay_engine::agent::{AgentOptions, MirrorAgent};
+use replay_engine::site::{JournalShape, Site};
+use replay_engine::site_mirror::{self, MirrorMode};
+use replay_engine::sync_mark;
+
+pub const IMAGE_SIZE: u64 = 64 << 10;
+pub const NAME: &str = "vol";
+pub const MAX_WRITE: u64 = 6000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Writer only; the primary crashes.
+    Primary,
+    /// Writer + agent; the primary's store crashes.
+    MirrorPrimary,
+    /// Writer + agent; the secondary's store crashes.
+    MirrorSecondary,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Primary => "primary",
+            Scenario::MirrorPrimary => "mirror-primary",
+            Scenario::MirrorSecondary => "mirror-secondary",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Scenario> {
+        [
+            Scenario::Primary,
+            Scenario::MirrorPrimary,
+            Scenario::MirrorSecondary,
+        ]
+        .into_iter()
+        .find(|x| x.name() == s)
+    }
+}
+
+pub fn mode_for(seed: u64, k: u64) -> CrashMode {
+    match (seed.wrapping_mul(31).wrapping_add(k)) % 4 {
+        0 => CrashMode::Lost,
+        1 => CrashMode::Torn,
+        2 => CrashMode::Applied,
+        _ => CrashMode::Random,
+    }
+}
+
+pub fn settings() -> JournalSettings {
+    JournalSettings {
+        commit_age: Duration::from_millis(5),
+        max_payload_bytes: 4096,
+        ..JournalSettings::default()
+    }
+}
+
+pub fn agent_options() -> AgentOptions {
+    let mut o = AgentOptions {
+        scan_interval: Duration::from_millis(10),
+        retry_interval: Duration::from_millis(10),
+        ..AgentOptions::default()
+    };
+    o.replayer.flush_interval = Duration::from_millis(10);
+    o.replayer.commit_interval = Duration::from_millis(10);
+    o.replayer.check_interval = Duration::from_millis(10);
+    o
+}
+
+/// The two sites before the workload: a journaled mirrored primary image, both mirror uuids set.
+pub struct Bases {
+    /// The primary site's durable state.
+    pub primary: MemSnapshot,
+    /// The secondary site's durable state.
+    pub secondary: MemSnapshot,
+}
+
+pub fn bases() -> Bases {
+    let a = Arc::new(CrashStore::new(0));
+    let primary = Site::open(a.clone(), 1);
+    primary.set_mirror_mode(MirrorMode::Pool).unwrap();
+    primary
+        .create_image(
+            NAME,
+            IMAGE_SIZE,
+            Some(JournalShape {
+                order: 12,
+                splay_width: 2,
+            }),
+        )
+        .unwrap();
+    primary.mirror_uuid().unwrap();
+    let b = Arc::new(CrashStore::new(0));
+    Site::open(b.clone(), 1).mirror_uuid().unwrap();
+    Bases {
+        primary: a.durable_snapshot(),
+        secondary: b.durable_snapshot(),
+    }
+}
+
+/// The bytes of image `vol` of `site`, if the image exists and is readable.
+pub fn image_bytes(site: &Site) -> Option<Vec<u8>> {
+    let img = site.open_image(NAME).ok()?;
+    use journal_client::image::BlockImage;
+    img.read(0, img.size()).ok().map(|b| b.to_vec())
+}
+
+/// Whether the replica's durable records say it is consistent: it is a mirrored replica and
+/// carries no sync mark (replay-engine's `sync_mark`).
+pub fn claims_consistency(site: &Site) -> bool {
+    let Ok(id) = site.image_id(NAME) else {
+        return false;
+    };
+    let store = site.store().as_ref();
+    site_mirror::image_record(store, &id).is_ok_and(|r| r.is_some())
+        && sync_mark::get(store, &id).is_ok_and(|m| m.is_none())
+}
+
+/// After recovery: a restarted agent brings the replica to exactly `recovered` within 10 s.
+pub fn converges(primary: &Site, secondary: &Site, recovered: &[u8]) -> Result<(), String> {
+    let agent = MirrorAgent::start(secondary.clone(), primary.clone(), agent_options())
+        .map_err(|e| format!("agent restart failed: {e}"))?;
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    while Instant::now() < end {
+        last = image_bytes(secondary);
+        if last.as_deref() == Some(recovered) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = agent.status();
+    agent.stop();
+    if last.as_deref() != Some(recovered) {
+        return Err(format!(
+            "replica did not converge to the recovered primary (replica image {}; agent \
+             status {status:?})",
+            if last.is_some() { "differs" } else { "absent" }
+        ));
+    }
+    Ok(())
+}
+
+/// The message of a caught panic.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    format!(
+        "panic: {}",
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default()
+    )
+}
+
+/// An environment variable as a number.
+pub fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
