@@ -124,6 +124,13 @@ pub struct Counting {
     counts: Arc<AppendCounts>,
 }
 
+impl Counting {
+    /// Wraps `inner`, counting its appends into `counts`.
+    pub fn new(inner: Arc<dyn ObjectStore>, counts: Arc<AppendCounts>) -> Self {
+        Counting { inner, counts }
+    }
+}
+
 impl ObjectStore for Counting {
     fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
         self.counts.appends.fetch_add(1, Ordering::Relaxed);
