@@ -31,13 +31,11 @@ mod crash_common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use object_store_trait::testing::CrashStore;
 use rbdj_tests::crash_model::{gen_ops, Op, RefModel};
-use replay_engine::agent::MirrorAgent;
 use replay_engine::site::Site;
-use replay_engine::status::ImageState;
 
 use crash_common::*;
 
@@ -67,84 +65,30 @@ fn run_workload(
     let store_seed = seed
         .wrapping_mul(1_000_003)
         .wrapping_add(crash.unwrap_or(0));
-    let a = Arc::new(CrashStore::from_snapshot(bases.primary.clone(), store_seed));
-    let b = Arc::new(CrashStore::from_snapshot(
-        bases.secondary.clone(),
-        store_seed ^ 1,
-    ));
-    if let Some(k) = crash {
-        let target = if scenario == Scenario::MirrorSecondary {
-            &b
-        } else {
-            &a
-        };
-        target.crash_at(k, mode_for(seed, k));
-    }
+    let (a, b) = crash_stores(bases, scenario, seed, store_seed, crash);
     let primary = Site::open(a.clone(), 1);
-    let mut synced = false;
-    let agent = if scenario == Scenario::Primary {
-        None
-    } else {
-        let agent =
-            MirrorAgent::start(Site::open(b.clone(), 1), primary.clone(), agent_options()).ok();
-        if let (Some(agent), true) = (&agent, sync_first || crash.is_none()) {
-            // The initial sync of the (still empty) image completes before the writer starts.
-            let end = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < end && !a.is_crashed() && !b.is_crashed() {
-                if agent
-                    .image_status(NAME)
-                    .is_some_and(|s| s.state == ImageState::Replaying)
-                {
-                    synced = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-        agent
-    };
+    // Without `sync_first` the writer starts while the initial sync runs.
+    let (agent, mut synced) =
+        start_agent(scenario, &primary, &a, &b, sync_first || crash.is_none());
     let mut acked = 0;
     let mut attempted = 0;
     if let Ok(ji) = primary.open_journaled(NAME, settings()) {
         for op in ops {
             attempted += 1;
-            let r = match op {
-                Op::Write { offset, data } => ji.write(*offset, data.clone()),
-                Op::Discard { offset, len } => ji.discard(*offset, *len),
-                Op::WriteSame {
-                    offset,
-                    len,
-                    pattern,
-                } => ji.write_same(*offset, *len, pattern.clone()),
-                Op::Flush => ji.flush(),
-            };
+            let r = issue(&ji, op.clone());
             if r.is_err() {
                 break;
             }
             acked += 1;
             if let Some(agent) = &agent {
-                synced |= !b.is_crashed()
-                    && agent
-                        .image_status(NAME)
-                        .is_some_and(|s| s.state == ImageState::Replaying);
+                synced |= !b.is_crashed() && is_replaying(agent);
             }
         }
         let _ = ji.close();
     }
     if let Some(agent) = agent {
         // Let the agent catch up (or run into the crash).
-        let end = Instant::now() + Duration::from_secs(3);
-        let target = model.state(attempted).to_vec();
-        while Instant::now() < end && !a.is_crashed() && !b.is_crashed() {
-            synced |= agent
-                .image_status(NAME)
-                .is_some_and(|s| s.state == ImageState::Replaying);
-            if image_bytes(&Site::open(b.clone(), 1)).as_deref() == Some(&target[..]) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        agent.stop();
+        synced |= catch_up(agent, &a, &b, model.state(attempted));
     }
     let run = Run {
         acked,
@@ -213,29 +157,13 @@ fn check_state(
         }
     }
 
-    // (1) + (3): recovery replays the journal; every acknowledged op is there.
-    let ji = primary
-        .open_journaled(NAME, settings())
-        .map_err(|e| format!("primary recovery failed: {e}"))?;
-    let got = ji
-        .read(0, IMAGE_SIZE)
-        .map_err(|e| format!("read after recovery: {e}"))?;
-    model
-        .check_recovered(&got, run.acked, run.attempted)
-        .map_err(|e| format!("recovered primary: {e}"))?;
-    ji.close()
-        .map_err(|e| format!("close after recovery: {e}"))?;
-    drop(ji);
-    let recovered = got.to_vec();
-    // What recovery applied is durable in the image itself.
-    if image_bytes(&primary).as_deref() != Some(&recovered[..]) {
-        return Err("recovered primary image differs from what recovery read".into());
-    }
-
-    // (2) after recovery: the restarted agent brings the replica to the recovered primary.
-    if scenario != Scenario::Primary {
-        converges(&primary, &secondary, &recovered)?;
-    }
+    // (1) + (3): recovery replays the journal; every acknowledged op is there; (2) after
+    // recovery the restarted agent brings the replica to the recovered primary.
+    recover_and_converge(scenario, &primary, &secondary, |got| {
+        model
+            .check_recovered(got, run.acked, run.attempted)
+            .map_err(|e| format!("recovered primary: {e}"))
+    })?;
     Ok(run.crashed)
 }
 

@@ -30,13 +30,11 @@ mod crash_common;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use object_store_trait::testing::CrashStore;
 use rbdj_tests::crash_model::{gen_ops, Op, RefModel};
-use replay_engine::agent::MirrorAgent;
 use replay_engine::site::Site;
-use replay_engine::status::ImageState;
 
 use crash_common::*;
 
@@ -92,39 +90,9 @@ fn run(
     let store_seed = seed
         .wrapping_mul(7_000_003)
         .wrapping_add(crash.unwrap_or(0));
-    let a = Arc::new(CrashStore::from_snapshot(bases.primary.clone(), store_seed));
-    let b = Arc::new(CrashStore::from_snapshot(
-        bases.secondary.clone(),
-        store_seed ^ 1,
-    ));
-    if let Some(k) = crash {
-        let target = if scenario == Scenario::MirrorSecondary {
-            &b
-        } else {
-            &a
-        };
-        target.crash_at(k, mode_for(seed, k));
-    }
-    let crashed = || a.is_crashed() || b.is_crashed();
+    let (a, b) = crash_stores(bases, scenario, seed, store_seed, crash);
     let primary = Site::open(a.clone(), 1);
-    let agent = (scenario != Scenario::Primary)
-        .then(|| {
-            MirrorAgent::start(Site::open(b.clone(), 1), primary.clone(), agent_options()).ok()
-        })
-        .flatten();
-    let replaying = |agent: &replay_engine::agent::AgentHandle| {
-        agent
-            .image_status(NAME)
-            .is_some_and(|s| s.state == ImageState::Replaying)
-    };
-    let mut synced = false;
-    if let (Some(agent), false) = (&agent, live_sync) {
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end && !crashed() && !synced {
-            synced = replaying(agent);
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    let (agent, mut synced) = start_agent(scenario, &primary, &a, &b, !live_sync);
     let mut acked = vec![0; WRITERS];
     let mut attempted = vec![0; WRITERS];
     if let Ok(ji) = primary.open_journaled(NAME, settings()) {
@@ -139,16 +107,7 @@ fn run(
                         let (mut ok, mut tried) = (0, 0);
                         for op in ops {
                             tried += 1;
-                            let r = match op.clone().shifted(w as u64 * HALF) {
-                                Op::Write { offset, data } => ji.write(offset, data),
-                                Op::Discard { offset, len } => ji.discard(offset, len),
-                                Op::WriteSame {
-                                    offset,
-                                    len,
-                                    pattern,
-                                } => ji.write_same(offset, len, pattern),
-                                Op::Flush => ji.flush(),
-                            };
+                            let r = issue(ji, op.clone().shifted(w as u64 * HALF));
                             if r.is_err() {
                                 break;
                             }
@@ -170,15 +129,7 @@ fn run(
         let target: Vec<u8> = (0..WRITERS)
             .flat_map(|w| wl.models[w].state(attempted[w]).to_vec())
             .collect();
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end && !crashed() {
-            synced |= replaying(&agent);
-            if image_bytes(&Site::open(b.clone(), 1)).as_deref() == Some(&target[..]) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        agent.stop();
+        synced |= catch_up(agent, &a, &b, &target);
     }
     let run = Run {
         acked,
@@ -217,28 +168,14 @@ fn check(bases: &Bases, scenario: Scenario, seed: u64, k: u64, live: bool) -> Re
         }
     }
 
-    let ji = primary
-        .open_journaled(NAME, settings())
-        .map_err(|e| format!("primary recovery failed: {e}"))?;
-    let got = ji
-        .read(0, IMAGE_SIZE)
-        .map_err(|e| format!("read after recovery: {e}"))?;
-    for w in 0..WRITERS {
-        wl.models[w]
-            .check_recovered(&got[half(w)], run.acked[w], run.attempted[w])
-            .map_err(|e| format!("recovered primary, half {w}: {e}"))?;
-    }
-    ji.close()
-        .map_err(|e| format!("close after recovery: {e}"))?;
-    drop(ji);
-    let recovered = got.to_vec();
-    if image_bytes(&primary).as_deref() != Some(&recovered[..]) {
-        return Err("recovered primary image differs from what recovery read".into());
-    }
-    if scenario != Scenario::Primary {
-        converges(&primary, &secondary, &recovered)?;
-    }
-    Ok(())
+    recover_and_converge(scenario, &primary, &secondary, |got| {
+        for w in 0..WRITERS {
+            wl.models[w]
+                .check_recovered(&got[half(w)], run.acked[w], run.attempted[w])
+                .map_err(|e| format!("recovered primary, half {w}: {e}"))?;
+        }
+        Ok(())
+    })
 }
 
 fn probe(bases: &Bases, scenario: Scenario, seed: u64, live: bool) -> u64 {

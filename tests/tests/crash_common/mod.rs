@@ -13,11 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use journal_client::JournalSettings;
+use journal_client::JournaledImage;
 use object_store_trait::testing::{CrashMode, CrashStore};
 use object_store_trait::MemSnapshot;
-use replay_engine::agent::{AgentOptions, MirrorAgent};
+use rbdj_tests::crash_model::Op;
+use replay_engine::agent::{AgentHandle, AgentOptions, MirrorAgent};
 use replay_engine::site::{JournalShape, Site};
 use replay_engine::site_mirror::{self, MirrorMode};
+use replay_engine::status::ImageState;
 use replay_engine::sync_mark;
 
 pub const IMAGE_SIZE: u64 = 64 << 10;
@@ -129,6 +132,122 @@ pub fn claims_consistency(site: &Site) -> bool {
     let store = site.store().as_ref();
     site_mirror::image_record(store, &id).is_ok_and(|r| r.is_some())
         && sync_mark::get(store, &id).is_ok_and(|m| m.is_none())
+}
+
+/// The two sites' stores for one run (from `bases`, seeded with `store_seed`), with a crash
+/// armed at boundary `crash` of the store the scenario crashes.
+pub fn crash_stores(
+    bases: &Bases,
+    scenario: Scenario,
+    seed: u64,
+    store_seed: u64,
+    crash: Option<u64>,
+) -> (Arc<CrashStore>, Arc<CrashStore>) {
+    let a = Arc::new(CrashStore::from_snapshot(bases.primary.clone(), store_seed));
+    let b = Arc::new(CrashStore::from_snapshot(
+        bases.secondary.clone(),
+        store_seed ^ 1,
+    ));
+    if let Some(k) = crash {
+        let target = if scenario == Scenario::MirrorSecondary {
+            &b
+        } else {
+            &a
+        };
+        target.crash_at(k, mode_for(seed, k));
+    }
+    (a, b)
+}
+
+/// Whether the agent reports the image `Replaying`.
+pub fn is_replaying(agent: &AgentHandle) -> bool {
+    agent
+        .image_status(NAME)
+        .is_some_and(|s| s.state == ImageState::Replaying)
+}
+
+/// Starts the mirror agent (not for [`Scenario::Primary`]) replicating `primary` into the site
+/// on `b`; with `wait_sync`, waits up to 3 s for the initial sync to finish. Returns the agent
+/// and whether it reported `Replaying`.
+pub fn start_agent(
+    scenario: Scenario,
+    primary: &Site,
+    a: &CrashStore,
+    b: &Arc<CrashStore>,
+    wait_sync: bool,
+) -> (Option<AgentHandle>, bool) {
+    if scenario == Scenario::Primary {
+        return (None, false);
+    }
+    let agent = MirrorAgent::start(Site::open(b.clone(), 1), primary.clone(), agent_options()).ok();
+    let mut synced = false;
+    if let (Some(agent), true) = (&agent, wait_sync) {
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end && !a.is_crashed() && !b.is_crashed() && !synced {
+            synced = is_replaying(agent);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    (agent, synced)
+}
+
+/// Lets the agent catch up until the replica reads `target` (or the crash stops it, or 3 s
+/// pass), then stops it. Returns whether it reported `Replaying` meanwhile.
+pub fn catch_up(agent: AgentHandle, a: &CrashStore, b: &Arc<CrashStore>, target: &[u8]) -> bool {
+    let mut synced = false;
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end && !a.is_crashed() && !b.is_crashed() {
+        synced |= is_replaying(&agent);
+        if image_bytes(&Site::open(b.clone(), 1)).as_deref() == Some(target) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    agent.stop();
+    synced
+}
+
+/// Issues one op through the journaled image.
+pub fn issue(ji: &JournaledImage, op: Op) -> journal_client::Result<()> {
+    match op {
+        Op::Write { offset, data } => ji.write(offset, data),
+        Op::Discard { offset, len } => ji.discard(offset, len),
+        Op::WriteSame {
+            offset,
+            len,
+            pattern,
+        } => ji.write_same(offset, len, pattern),
+        Op::Flush => ji.flush(),
+    }
+}
+
+/// Recovery of the reopened primary (invariants 1 and 3): opens the journaled image (replaying
+/// its journal), hands what it reads to `check`, closes it, and requires the recovered state
+/// to be durable in the image itself. Then, for the mirror scenarios, a restarted agent must
+/// bring the replica on `secondary` to it ([`converges`]).
+pub fn recover_and_converge(
+    scenario: Scenario,
+    primary: &Site,
+    secondary: &Site,
+    check: impl Fn(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let ji = primary
+        .open_journaled(NAME, settings())
+        .map_err(|e| format!("primary recovery failed: {e}"))?;
+    let got = ji
+        .read(0, IMAGE_SIZE)
+        .map_err(|e| format!("read after recovery: {e}"))?;
+    check(&got)?;
+    ji.close()
+        .map_err(|e| format!("close after recovery: {e}"))?;
+    drop(ji);
+    if image_bytes(primary).as_deref() != Some(&got[..]) {
+        return Err("recovered primary image differs from what recovery read".into());
+    }
+    if scenario != Scenario::Primary {
+        converges(primary, secondary, &got)?;
+    }
+    Ok(())
 }
 
 /// After recovery: a restarted agent brings the replica to exactly `recovered` within 10 s.
