@@ -9,6 +9,16 @@
 //!   entry per write instead of librbd's 16 KiB split), and for 4 KiB writes on the directory
 //!   store a journaled side with splay width 1 (every entry on one object) and one with the
 //!   journal on the directory store but the image in memory (`journal_only_memimage`).
+//! * `append_mem`: the physical-limit comparison of `append_limit.rs` (`append_limit_mem`):
+//!   `memcpy_crc32c` (copy each payload into a warm per-thread buffer + CRC-32C) vs the
+//!   `Recorder` on a `MemStore` (each writer keeps 32 appends outstanding; time until every
+//!   entry is durable in the store). `recorder_kept` is criterion's side: a new recorder and
+//!   store per round that keep every entry in memory until the round ends (a journal that is
+//!   never trimmed: every byte needs fresh memory). `recorder_trimmed` is a journal in steady
+//!   state: one recorder for all rounds whose set rollover removes the objects of the set two
+//!   sets back (as the trimmer does once the image's commit position has passed them), so at
+//!   most two object sets (2 × 4 × 16 MiB) stay in memory and the recorder's entry slabs are
+//!   reused. Both recorder sides: only in memory when an entry is durable, as the limit.
 //! * `append_dir`: one writer, `write` + `fdatasync` loop vs `DirStore::append` vs `Recorder`
 //!   on a `DirStore` (append + wait), each batch on stable storage when the call returns.
 //!
@@ -25,6 +35,7 @@
 
 mod common;
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
@@ -38,9 +49,11 @@ use common::{
 use journal_client::recorder::AdvanceHook;
 use journal_client::{JournalSettings, Recorder, RecorderConfig};
 use journal_core::commit::CommitTracker;
+use journal_core::entry::ceph_crc32c;
 use journal_core::header::ObjectSetPosition;
+use journal_core::layout::data_oid;
 use journal_core::Layout;
-use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, ObjectStore};
+use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStore};
 use parking_lot::Mutex;
 use rbdj_benches::{human_size, run_threads, Backend, Rng, WriteConfig};
 
@@ -275,6 +288,189 @@ fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
     Recorder::start(store, config, tracker, advance).unwrap()
 }
 
+/// Appends each recorder writer keeps outstanding before waiting for the oldest (as in
+/// `append_limit.rs`).
+const WINDOW: usize = 32;
+
+/// A recorder on `store` (splay width 4, order 24) whose set rollover removes the objects of the
+/// set two sets back when `trim` is set.
+fn start_mem_recorder(store: Arc<MemStore>, trim: bool) -> Recorder {
+    let layout = Layout::new(24, 4).unwrap();
+    let config = RecorderConfig {
+        journal_id: "bench".to_owned(),
+        name_pool_id: 0,
+        layout,
+        tag_tid: 0,
+        active_set: 0,
+        fenced: false,
+        settings: JournalSettings {
+            max_payload_bytes: (1 << 20) + 64,
+            ..settings()
+        },
+    };
+    let tracker = Arc::new(Mutex::new(CommitTracker::new(
+        layout.splay_width,
+        ObjectSetPosition::default(),
+    )));
+    let trim_store = Arc::clone(&store);
+    let advance: AdvanceHook = Arc::new(move |next: u64| {
+        if trim && next >= 2 {
+            for o in 0..layout.splay_width {
+                let oid = data_oid(0, "bench", layout.object_number(next - 2, o));
+                let _ = trim_store.remove(&oid);
+            }
+        }
+        Ok(())
+    });
+    Recorder::start(store, config, tracker, advance).unwrap()
+}
+
+/// `n` appends over `threads` writers, each keeping `WINDOW` outstanding; time until all are
+/// durable.
+fn recorder_run(recorder: &Recorder, data: &[Bytes], threads: usize, n: u64) -> Duration {
+    let outstanding: Vec<Mutex<VecDeque<journal_client::AppendFuture>>> =
+        (0..threads).map(|_| Mutex::new(VecDeque::new())).collect();
+    run_threads(
+        threads,
+        n,
+        |t, _| {
+            let f = recorder.append(data[t].clone()).unwrap();
+            let mut q = outstanding[t].lock();
+            q.push_back(f);
+            if q.len() > WINDOW {
+                let oldest = q.pop_front().unwrap();
+                drop(q);
+                oldest.wait().unwrap();
+            }
+        },
+        |t| {
+            let q = std::mem::take(&mut *outstanding[t].lock());
+            for f in q {
+                f.wait().unwrap();
+            }
+        },
+    )
+}
+
+/// CPU time (user + system, all threads, in clock ticks of 10 ms) this process has used.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime
+    // the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
+/// Wraps a side so the CPU ticks and operations of its timed runs add up in `acc`.
+fn cpu_counted<'a>(side: Side<'a>, acc: &'a Mutex<(u64, u64)>) -> Side<'a> {
+    let (name, mut run) = side;
+    (
+        name,
+        Box::new(move |n| {
+            let c0 = cpu_ticks();
+            let t = run(n);
+            let mut a = acc.lock();
+            a.0 += cpu_ticks() - c0;
+            a.1 += n;
+            t
+        }),
+    )
+}
+
+fn append_mem(rounds: usize) {
+    let mut cpu_rows = Vec::new();
+    println!("\n### append_mem (ratio = memcpy_crc32c time / side time = bytes/s ratio)\n");
+    println!("| config | ops×rounds | baseline ops/s | side 2 ops/s | side 3 ops/s | side 4 ops/s | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
+    for (size, threads, n) in [
+        (4096usize, 1usize, 40_000u64),
+        (4096, 16, 40_000),
+        (64 << 10, 1, 4_000),
+    ] {
+        let data: Vec<Bytes> = (0..threads)
+            .map(|t| Bytes::from(Rng::new(t as u64 + 11).bytes(size)))
+            .collect();
+        let buffers: Vec<Mutex<Vec<u8>>> =
+            (0..threads).map(|_| Mutex::new(vec![0u8; size])).collect();
+        let trimmed = start_mem_recorder(Arc::new(MemStore::new()), true);
+        let d = &data;
+        let sides: Vec<Side<'_>> = vec![
+            (
+                "memcpy_crc32c",
+                Box::new(|n| {
+                    run_threads(
+                        threads,
+                        n,
+                        |t, _| {
+                            let mut buf = buffers[t].lock();
+                            buf.copy_from_slice(&d[t]);
+                            std::hint::black_box(ceph_crc32c(0, &buf));
+                        },
+                        |_| {},
+                    )
+                }),
+            ),
+            (
+                "recorder_kept",
+                Box::new(move |n| {
+                    let recorder = start_mem_recorder(Arc::new(MemStore::new()), false);
+                    let elapsed = recorder_run(&recorder, d, threads, n);
+                    recorder.shutdown();
+                    elapsed
+                }),
+            ),
+            (
+                "recorder_trimmed",
+                Box::new(|n| recorder_run(&trimmed, d, threads, n)),
+            ),
+        ];
+        let accs: Vec<Mutex<(u64, u64)>> = (0..sides.len()).map(|_| Mutex::new((0, 0))).collect();
+        let mut sides: Vec<Side<'_>> = sides
+            .into_iter()
+            .zip(&accs)
+            .map(|(side, acc)| cpu_counted(side, acc))
+            .collect();
+        let label = format!("{}_{threads}t", human_size(size as u64));
+        paired(&label, rounds, n, &mut sides);
+        // CPU time per operation (all threads; robust against other load on the machine).
+        // The warm-up runs are counted too (same share for every side).
+        let per_op: Vec<f64> = accs
+            .iter()
+            .map(|a| {
+                let (ticks, ops) = *a.lock();
+                ticks as f64 * 10e6 / ops.max(1) as f64
+            })
+            .collect();
+        let names: Vec<&str> = sides.iter().map(|s| s.0).collect();
+        let cpu: Vec<String> = names
+            .iter()
+            .zip(&per_op)
+            .map(|(n, c)| format!("{n}: {c:.0} ns"))
+            .collect();
+        let ratios: Vec<String> = names
+            .iter()
+            .zip(&per_op)
+            .skip(1)
+            .map(|(n, c)| format!("{n}: **{:.2}**", per_op[0] / c.max(1e-9)))
+            .collect();
+        cpu_rows.push(format!(
+            "| {label} | {} | {} |",
+            cpu.join(" | "),
+            ratios.join(" | ")
+        ));
+        drop(sides);
+        trimmed.shutdown();
+    }
+    println!("\nCPU time per operation (user + system, all threads, 10 ms ticks; ratio = baseline CPU / side CPU):\n");
+    println!("| config | baseline | side 2 | side 3 | side 2 ratio | side 3 ratio |\n|---|---|---|---|---|---|");
+    for r in cpu_rows {
+        println!("{r}");
+    }
+}
+
 fn append_dir(rounds: usize) {
     println!("\n### append_dir (one writer; ratio = write+fdatasync time / side time)\n");
     println!("| batch | ops×rounds | baseline ops/s | side 2 ops/s | side 3 ops/s | side 4 ops/s | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
@@ -342,6 +538,9 @@ fn main() {
     let wants = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     if wants("journal_overhead") {
         journal_overhead(rounds);
+    }
+    if wants("append_mem") {
+        append_mem(rounds);
     }
     if wants("append_dir") {
         append_dir(rounds);

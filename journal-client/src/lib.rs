@@ -52,6 +52,7 @@ mod object_recorder;
 pub mod prepared_entry;
 pub mod recorder;
 pub mod settings;
+mod slab;
 
 pub use append_future::AppendFuture;
 pub use error::{JournalClientError, RecorderError, Result};

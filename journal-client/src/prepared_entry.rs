@@ -13,6 +13,8 @@ use journal_core::entry::{
     ceph_crc32c, ENTRY_DATA_OFFSET, ENTRY_OVERHEAD, ENTRY_VERSION, PREAMBLE,
 };
 
+use crate::slab;
+
 /// An entry waiting for its tag and entry tid.
 #[derive(Debug, Clone)]
 pub struct PreparedEntry {
@@ -20,35 +22,33 @@ pub struct PreparedEntry {
 }
 
 impl PreparedEntry {
-    /// Frames the encoding of `value` (`size_hint`: expected payload bytes, for one allocation).
+    /// Frames the encoding of `value` (`size_hint`: expected payload bytes). The entry is
+    /// written into the calling thread's slab of entry buffers, not a fresh allocation.
     pub fn encode(value: &impl Encode, size_hint: usize) -> Self {
-        let mut enc = Encoder::with_capacity(ENTRY_OVERHEAD + size_hint);
-        enc.u64(PREAMBLE);
-        enc.u8(ENTRY_VERSION);
-        enc.u64(0); // entry tid
-        enc.u64(0); // tag tid
-        enc.u32(0); // data length
-        value.encode(&mut enc);
-        enc.u32(0); // crc
-        let buf = enc
-            .finish()
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        let buf = slab::frame(ENTRY_OVERHEAD + size_hint, |buf| {
+            let mut enc = Encoder::with_buffer(buf);
+            enc.u64(PREAMBLE);
+            enc.u8(ENTRY_VERSION);
+            enc.u64(0); // entry tid
+            enc.u64(0); // tag tid
+            enc.u32(0); // data length
+            value.encode(&mut enc);
+            enc.u32(0); // crc
+            enc.into_buffer()
+        });
         PreparedEntry { buf }
     }
 
-    /// Frames an already encoded payload (one copy).
+    /// Frames an already encoded payload (one copy, into the calling thread's slab).
     pub fn from_payload(payload: &[u8]) -> Self {
-        let mut buf = BytesMut::zeroed(ENTRY_OVERHEAD + payload.len());
-        if let Some(dst) = buf.get_mut(ENTRY_DATA_OFFSET..ENTRY_DATA_OFFSET + payload.len()) {
-            dst.copy_from_slice(payload);
-        }
-        if let Some(p) = buf.get_mut(..8) {
-            p.copy_from_slice(&PREAMBLE.to_le_bytes());
-        }
-        if let Some(v) = buf.get_mut(8) {
-            *v = ENTRY_VERSION;
-        }
+        let buf = slab::frame(ENTRY_OVERHEAD + payload.len(), |mut buf| {
+            buf.extend_from_slice(&PREAMBLE.to_le_bytes());
+            buf.extend_from_slice(&[ENTRY_VERSION]);
+            buf.extend_from_slice(&[0u8; ENTRY_DATA_OFFSET - 9]);
+            buf.extend_from_slice(payload);
+            buf.extend_from_slice(&[0u8; 4]);
+            buf
+        });
         PreparedEntry { buf }
     }
 

@@ -23,6 +23,17 @@ impl Encoder {
         }
     }
 
+    /// An encoder that appends after the bytes already in `buf` (reusing its spare capacity).
+    pub fn with_buffer(buf: BytesMut) -> Self {
+        Encoder { buf }
+    }
+
+    /// The buffer, with everything written so far (the counterpart of
+    /// [`Encoder::with_buffer`]).
+    pub fn into_buffer(self) -> BytesMut {
+        self.buf
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.buf.len()
