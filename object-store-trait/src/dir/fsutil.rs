@@ -2,6 +2,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
+
+/// Most buffers one `pwritev` call accepts (Linux `IOV_MAX`).
+const IOV_MAX: usize = 1024;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,13 +40,14 @@ thread_local! {
         const { std::cell::Cell::new(None) };
 }
 
-/// Writes every buffer of `data`, in order, at the file's current position (an `O_APPEND` file:
-/// its end) with as few `writev` calls as the kernel allows.
-pub(super) fn write_batch(mut file: &File, data: &[Bytes]) -> io::Result<()> {
+/// Writes every buffer of `data`, in order, at file offset `offset` with as few `pwritev` calls
+/// as the kernel allows.
+pub(super) fn pwrite_all_vectored(file: &File, data: &[Bytes], offset: u64) -> io::Result<()> {
     #[cfg(test)]
     if let Some(limit) = FAIL_WRITE_AFTER.with(|f| f.take()) {
+        use std::os::unix::fs::FileExt;
         let all: Vec<u8> = data.iter().flat_map(|b| b.iter().copied()).collect();
-        file.write_all(all.get(..limit).unwrap_or(&all))?;
+        file.write_all_at(all.get(..limit).unwrap_or(&all), offset)?;
         return Err(io::Error::other("injected write failure"));
     }
     let mut slices: Vec<IoSlice<'_>> = data
@@ -52,23 +56,18 @@ pub(super) fn write_batch(mut file: &File, data: &[Bytes]) -> io::Result<()> {
         .map(|b| IoSlice::new(b))
         .collect();
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
+    let mut at = offset;
     while !bufs.is_empty() {
-        match file.write_vectored(bufs) {
+        let n = bufs.len().min(IOV_MAX);
+        match rustix::io::pwritev(file, bufs.get(..n).unwrap_or_default(), at) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Ok(done) => {
+                IoSlice::advance_slices(&mut bufs, done);
+                at += done as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
-    }
-    Ok(())
-}
-
-/// Creates `path` (which must not exist), writes `data` and optionally syncs it.
-pub(super) fn create_file(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> {
-    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    write_batch(&file, data)?;
-    if sync {
-        file.sync_data()?;
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! # Layout
 //!
 //! ```text
-//! <root>/FORMAT                 "rbdj-dirstore 1\n" (checked at open)
-//! <root>/objects/<oid>/data     the object's bytes (append-only; replaced whole by write_full)
+//! <root>/FORMAT                 "rbdj-dirstore 2\n" (checked at open)
+//! <root>/objects/<oid>/data     size records, then the object's bytes (see `datafile`)
 //! <root>/objects/<oid>/omap     the object's omap (see `omap_file`; absent = empty omap)
 //! <root>/objects/<oid>/*.tmp    half-written replacements (ignored; overwritten next time)
 //! <root>/tmp/NN-<unique>/       objects being created (NN = lock stripe), renamed into objects/
@@ -16,7 +16,12 @@
 //! directory under `tmp/` and renames it into place; removal renames it into `trash/`; so both are
 //! atomic. See `docs/object-store.md` for the crash-safety argument and the multi-process story.
 
+#[cfg(test)]
+mod crash_tests;
+mod datafile;
+mod files;
 mod fsutil;
+mod layout;
 mod lock;
 #[allow(unsafe_code)]
 mod mmap;
@@ -25,7 +30,7 @@ mod omap_file;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
@@ -33,8 +38,11 @@ use std::sync::{Arc, OnceLock, Weak};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use self::fsutil::{create_file, overwrite_file, sync_dir, unique_name, unique_u64, write_batch};
-use self::lock::{stripe_of, StripeLocks, STRIPES};
+use self::datafile::{DataFile, Snapshot, DATA_START};
+use self::files::FileCache;
+use self::fsutil::{overwrite_file, sync_dir, unique_u64};
+use self::layout::{init_layout, leftover_name};
+use self::lock::StripeLocks;
 use self::omap_file::{FileId, OmapCache, OmapImage};
 use crate::omap::list_range;
 use crate::{
@@ -43,7 +51,7 @@ use crate::{
 };
 
 const FORMAT_FILE: &str = "FORMAT";
-const FORMAT_TEXT: &str = "rbdj-dirstore 1\n";
+const FORMAT_TEXT: &str = "rbdj-dirstore 2\n";
 const DATA: &str = "data";
 const DATA_TMP: &str = "data.tmp";
 const OMAP: &str = "omap";
@@ -75,6 +83,15 @@ pub struct DirStoreOptions {
     pub mmap_threshold_bytes: u64,
     /// Create the directory (and parents) if it does not exist. Default: `true`.
     pub create: bool,
+    /// Largest step, in bytes, by which an append zero-fills space ahead of the object's end, so
+    /// that later appends overwrite allocated blocks and their `fdatasync` commits no file-system
+    /// metadata. The step grows with the object (its size, at least 64 KiB) up to this value.
+    /// `0` turns preallocation off. Default: 4 MiB.
+    pub preallocate_max_bytes: u64,
+    /// Data files kept open per store directory and process (least recently used ones are
+    /// closed). Taken from the options of the first handle that opens the directory in this
+    /// process; `0` opens the file for every operation. Default: 64.
+    pub open_files: usize,
 }
 
 impl Default for DirStoreOptions {
@@ -84,6 +101,8 @@ impl Default for DirStoreOptions {
             mmap_reads: true,
             mmap_threshold_bytes: 256 * 1024,
             create: true,
+            preallocate_max_bytes: 4 << 20,
+            open_files: 64,
         }
     }
 }
@@ -107,6 +126,7 @@ struct Shared {
     trash: PathBuf,
     locks: StripeLocks,
     omap: OmapCache,
+    files: FileCache,
     watches: WatchRegistry,
 }
 
@@ -119,9 +139,11 @@ fn open_stores() -> &'static OpenStores {
 
 /// An [`ObjectStore`] kept in a local directory (one sub-directory per object).
 ///
-/// * Appends write the whole batch with `writev` at the end of the object's data file and then
-///   `fdatasync` it ([`SyncPolicy::Data`]); if the write or sync fails the file is truncated back
-///   to its old size (best effort) and the error returned.
+/// * Appends write the whole batch with `pwritev` after the object's end in its data file (into
+///   space zero-filled ahead of time, see [`DirStoreOptions::preallocate_max_bytes`]), record the
+///   new size in the file's header and `fdatasync` once ([`SyncPolicy::Data`]); if the write or
+///   sync fails the size record is put back and the error returned. Data files stay open between
+///   operations ([`DirStoreOptions::open_files`]).
 /// * Omaps are rewritten whole (temporary file, sync, rename, directory sync) with a CRC32C, and
 ///   cached in memory; a damaged omap file is reported as [`StoreError::Corrupt`].
 /// * Mutations of an object hold its lock stripe exclusively (an in-process lock plus `flock` on
@@ -167,6 +189,16 @@ impl DirStore {
         Ok(DirStore { shared, opts })
     }
 
+    /// A handle with its own lock table and caches, as another process would have (tests).
+    #[cfg(test)]
+    fn open_unshared(path: &Path, opts: DirStoreOptions) -> Result<DirStore> {
+        let root = path
+            .canonicalize()
+            .map_err(|e| StoreError::io("open store", path.display().to_string(), e))?;
+        let shared = Arc::new(init_layout(root, &opts)?);
+        Ok(DirStore { shared, opts })
+    }
+
     /// The store's (canonical) directory.
     pub fn path(&self) -> &Path {
         &self.shared.root
@@ -201,6 +233,36 @@ impl DirStore {
         self.shared.omap.load(oid, &self.object_dir(oid).join(OMAP))
     }
 
+    /// The open data file of `oid` and its current header, or `None` if the object does not
+    /// exist. Caller holds the object's stripe (shared or exclusive).
+    fn data_file(&self, oid: &str) -> Result<Option<(Arc<DataFile>, Snapshot)>> {
+        if let Some(file) = self.shared.files.get(oid) {
+            match file.snapshot(oid) {
+                Ok(snap) if !file.is_retired(&snap) => return Ok(Some((file, snap))),
+                // Replaced or removed by another process (or unreadable): reopen by path.
+                _ => self.shared.files.forget(oid),
+            }
+        }
+        let Some(file) = DataFile::open(&self.data_path(oid), oid)? else {
+            return Ok(None);
+        };
+        let file = Arc::new(file);
+        let snap = file.snapshot(oid)?;
+        self.shared.files.insert(oid, file.clone());
+        Ok(Some((file, snap)))
+    }
+
+    /// Marks the current data file of `oid` retired before it is replaced or removed, and drops
+    /// it from the cache. Caller holds the stripe exclusively.
+    fn retire_data_file(&self, oid: &str) -> Result<()> {
+        if let Some((file, snap)) = self.data_file(oid)? {
+            file.retire(&snap)
+                .map_err(|e| StoreError::io("retire", oid, e))?;
+        }
+        self.shared.files.forget(oid);
+        Ok(())
+    }
+
     /// Creates a missing object atomically: builds its directory under `tmp/`, then renames it.
     /// Caller holds the object's stripe exclusively.
     fn create_object(
@@ -217,7 +279,7 @@ impl DirStore {
         let stage = self.shared.tmp.join(leftover_name(oid));
         let build = || -> io::Result<()> {
             fs::create_dir(&stage)?;
-            create_file(&stage.join(DATA), data, sync)?;
+            datafile::create(&stage.join(DATA), data, sync)?;
             if let Some(bytes) = &encoded {
                 overwrite_file(&stage.join(OMAP), bytes, sync)?;
             }
@@ -265,14 +327,12 @@ impl DirStore {
     fn append_existing(
         &self,
         oid: &str,
-        file: &File,
+        file: &DataFile,
+        snap: &Snapshot,
         data: &[Bytes],
         guard: &AppendGuard,
     ) -> Result<u64> {
-        let size = file
-            .metadata()
-            .map_err(|e| StoreError::io("stat", oid, e))?
-            .len();
+        let size = snap.size();
         check_soft_max(oid, size, guard)?;
         if !guard.omap.is_empty() {
             check_guards(oid, &self.load_omap(oid)?.map, &guard.omap)?;
@@ -280,20 +340,8 @@ impl DirStore {
         if total_len(data) == 0 {
             return Ok(size);
         }
-        let written = write_batch(file, data).and_then(|()| {
-            if self.sync() {
-                file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = written {
-            // Never leave a torn (or unsynced) batch behind an error: cut back to the old end.
-            if file.set_len(size).is_ok() && self.sync() {
-                let _ = file.sync_data();
-            }
-            return Err(StoreError::io("append", oid, e));
-        }
+        file.append(snap, data, self.sync(), self.opts.preallocate_max_bytes)
+            .map_err(|e| StoreError::io("append", oid, e))?;
         Ok(size)
     }
 }
@@ -309,146 +357,18 @@ fn check_soft_max(oid: &str, size: u64, guard: &AppendGuard) -> Result<()> {
     }
 }
 
-/// Creates the directory layout, checks `FORMAT`, opens the lock files and cleans leftovers.
-fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Shared> {
-    let shown = root.display().to_string();
-    let io_err = |op: &'static str| {
-        let shown = shown.clone();
-        move |e| StoreError::io(op, shown, e)
-    };
-    let objects = root.join("objects");
-    let tmp = root.join("tmp");
-    let trash = root.join("trash");
-    let locks_dir = root.join("locks");
-    let format_path = root.join(FORMAT_FILE);
-    match fs::read(&format_path) {
-        Ok(text) => check_format(&format_path, &text)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            refuse_foreign_directory(&root)?;
-            if !write_format(&root, &format_path).map_err(io_err("write FORMAT"))? {
-                // Another process initialised the directory since we looked: check its FORMAT.
-                let text = fs::read(&format_path).map_err(io_err("read FORMAT"))?;
-                check_format(&format_path, &text)?;
-            }
-        }
-        Err(e) => return Err(io_err("read FORMAT")(e)),
-    }
-    for dir in [&objects, &tmp, &trash, &locks_dir] {
-        fs::create_dir_all(dir).map_err(io_err("create store layout"))?;
-    }
-    if opts.sync == SyncPolicy::Data {
-        sync_dir(&root).map_err(io_err("sync store directory"))?;
-    }
-    let locks = StripeLocks::open(&locks_dir)?;
-    let shared = Shared {
-        root,
-        objects,
-        tmp,
-        trash,
-        locks,
-        omap: OmapCache::default(),
-        watches: WatchRegistry::new(),
-    };
-    clean_leftovers(&shared)?;
-    Ok(shared)
-}
-
-fn check_format(format_path: &Path, text: &[u8]) -> Result<()> {
-    if text == FORMAT_TEXT.as_bytes() {
-        return Ok(());
-    }
-    Err(StoreError::Corrupt {
-        oid: format_path.display().to_string(),
-        detail: format!(
-            "not a DirStore of this version (FORMAT holds {:?})",
-            String::from_utf8_lossy(text)
-        ),
-    })
-}
-
-/// Creates `FORMAT` if it does not exist yet: writes and syncs a staged copy, then links it into
-/// place, which (unlike a rename) fails if another process created `FORMAT` first. Returns
-/// `false` in that case; the caller then checks the existing file. On a file system without hard
-/// links the staged copy is renamed into place instead (same content, so a lost race is harmless).
-fn write_format(root: &Path, format_path: &Path) -> io::Result<bool> {
-    let staged = root.join(format!("{FORMAT_FILE}.{}.tmp", unique_name()));
-    overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)?;
-    let placed = match fs::hard_link(&staged, format_path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(_) => fs::rename(&staged, format_path).map(|()| true),
-    };
-    // A staged copy left behind is harmless (`FORMAT.*` counts as part of the layout).
-    let _ = fs::remove_file(&staged);
-    placed
-}
-
-/// A directory without `FORMAT` becomes a store only if it holds nothing but (parts of) a store
-/// layout, so that pointing `open` at the wrong directory cannot scatter files into it. `FORMAT`
-/// itself counts as part of the layout: another process opening the same new directory may have
-/// created it since this one found it missing (its content is checked afterwards).
-fn refuse_foreign_directory(root: &Path) -> Result<()> {
-    let shown = root.display().to_string();
-    let entries = fs::read_dir(root).map_err(|e| StoreError::io("open store", &*shown, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| StoreError::io("open store", &*shown, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let ours = matches!(&*name, "FORMAT" | "objects" | "tmp" | "trash" | "locks")
-            || name.starts_with("FORMAT.");
-        if !ours {
-            return Err(StoreError::InvalidArgument(format!(
-                "{shown} is not empty and not a DirStore (found {name:?})"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Deletes removed objects whose deletion was interrupted and half-built objects of crashed
-/// creations. Both kinds of entry are named `NN-...` after their object's stripe and are deleted
-/// under that stripe's exclusive lock, so a creation or removal in progress in another process
-/// (which holds the stripe until its renames are durable) is never disturbed.
-fn clean_leftovers(shared: &Shared) -> Result<()> {
-    for dir in [&shared.trash, &shared.tmp] {
-        let Ok(listing) = fs::read_dir(dir) else {
-            continue;
-        };
-        for entry in listing.filter_map(|e| e.ok()) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let stripe = name
-                .split('-')
-                .next()
-                .and_then(|s| s.parse::<usize>().ok())
-                .filter(|s| *s < STRIPES);
-            let _guard = match stripe {
-                Some(stripe) => Some(shared.locks.exclusive_stripe(stripe)?),
-                None => None,
-            };
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-    Ok(())
-}
-
-/// A staging or trash entry name for `oid`: `NN-<unique>` with NN its lock stripe.
-fn leftover_name(oid: &str) -> String {
-    format!("{:02}-{}", stripe_of(oid), unique_name())
-}
-
 impl ObjectStore for DirStore {
     fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
         validate_oid(oid)?;
         let _lock = self.shared.locks.exclusive(oid)?;
-        match OpenOptions::new().append(true).open(self.data_path(oid)) {
-            Ok(file) => self.append_existing(oid, &file, data, guard),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        match self.data_file(oid)? {
+            Some((file, snap)) => self.append_existing(oid, &file, &snap, data, guard),
+            None => {
                 check_soft_max(oid, 0, guard)?;
                 check_guards(oid, &BTreeMap::new(), &guard.omap)?;
                 self.create_object(oid, data, None)?;
                 Ok(0)
             }
-            Err(e) => Err(StoreError::io("open", oid, e)),
         }
     }
 
@@ -470,51 +390,35 @@ impl ObjectStore for DirStore {
             .checked_add(data.len() as u64)
             .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
         let _lock = self.shared.locks.exclusive(oid)?;
-        let file = match OpenOptions::new().write(true).open(self.data_path(oid)) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let whole = crate::splice(&[], offset, &data)?;
-                return self.create_object(oid, &[whole], None);
-            }
-            Err(e) => return Err(StoreError::io("open", oid, e)),
+        let Some((file, snap)) = self.data_file(oid)? else {
+            let whole = crate::splice(&[], offset, &data)?;
+            return self.create_object(oid, &[whole], None);
         };
-        use std::os::unix::fs::FileExt;
-        file.write_all_at(&data, offset)
-            .and_then(|()| {
-                if self.sync() {
-                    file.sync_data()
-                } else {
-                    Ok(())
-                }
-            })
+        file.write_in_place(&snap, offset, &data, self.sync())
             .map_err(|e| StoreError::io("write", oid, e))
     }
 
     fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
         validate_oid(oid)?;
         let _lock = self.shared.locks.shared(oid)?;
-        let file = match File::open(self.data_path(oid)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound {
-                    oid: oid.to_owned(),
-                })
-            }
-            Err(e) => return Err(StoreError::io("open", oid, e)),
+        let Some((data_file, snap)) = self.data_file(oid)? else {
+            return Err(StoreError::NotFound {
+                oid: oid.to_owned(),
+            });
         };
+        let file = data_file.file();
         let io_err = |e| StoreError::io("read", oid, e);
-        let size = file.metadata().map_err(io_err)?.len();
-        let want = len.min(size.saturating_sub(offset));
+        let want = len.min(snap.size().saturating_sub(offset));
         if want == 0 {
             return Ok(Bytes::new());
         }
         let want_usize = usize::try_from(want)
             .map_err(|_| StoreError::InvalidArgument(format!("read of {want} bytes too large")))?;
         if self.opts.mmap_reads && want >= self.opts.mmap_threshold_bytes.max(1) {
-            return mmap::map_range(&file, offset, want_usize).map_err(io_err);
+            return mmap::map_range(file, DATA_START + offset, want_usize).map_err(io_err);
         }
         let mut buf = vec![0u8; want_usize];
-        let got = omap_file::read_full_at(&file, &mut buf, offset).map_err(io_err)?;
+        let got = omap_file::read_full_at(file, &mut buf, DATA_START + offset).map_err(io_err)?;
         buf.truncate(got);
         Ok(Bytes::from(buf))
     }
@@ -522,18 +426,18 @@ impl ObjectStore for DirStore {
     fn stat(&self, oid: &str) -> Result<ObjectStat> {
         validate_oid(oid)?;
         let _lock = self.shared.locks.shared(oid)?;
-        match fs::metadata(self.data_path(oid)) {
-            Ok(meta) => Ok(ObjectStat { size: meta.len() }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound {
+        match self.data_file(oid)? {
+            Some((_, snap)) => Ok(ObjectStat { size: snap.size() }),
+            None => Err(StoreError::NotFound {
                 oid: oid.to_owned(),
             }),
-            Err(e) => Err(StoreError::io("stat", oid, e)),
         }
     }
 
     fn remove(&self, oid: &str) -> Result<()> {
         validate_oid(oid)?;
         let _lock = self.shared.locks.exclusive(oid)?;
+        self.retire_data_file(oid)?;
         let grave = self.shared.trash.join(leftover_name(oid));
         match fs::rename(self.object_dir(oid), &grave) {
             Ok(()) => {}
@@ -577,13 +481,18 @@ impl ObjectStore for DirStore {
         }
         let dir = self.object_dir(oid);
         let tmp = dir.join(DATA_TMP);
+        let retire = || {
+            self.retire_data_file(oid)
+                .map_err(|e| io::Error::other(e.to_string()))
+        };
         let replace = || -> io::Result<()> {
             match fs::remove_file(&tmp) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            create_file(&tmp, &[data], self.sync())?;
+            datafile::create(&tmp, &[data], self.sync())?;
+            retire()?;
             fs::rename(&tmp, dir.join(DATA))?;
             if self.sync() {
                 sync_dir(&dir)?;

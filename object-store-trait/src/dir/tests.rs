@@ -9,6 +9,8 @@
 use bytes::Bytes;
 
 use super::fsutil::FAIL_WRITE_AFTER;
+use super::layout::{refuse_foreign_directory, write_format};
+use super::lock::{stripe_of, STRIPES};
 use super::*;
 use crate::ObjectStoreExt;
 
@@ -17,7 +19,7 @@ fn open(dir: &Path) -> DirStore {
 }
 
 #[test]
-fn failed_append_is_cut_back_to_the_old_end() {
+fn failed_append_leaves_the_old_size() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
     store
@@ -27,14 +29,14 @@ fn failed_append_is_cut_back_to_the_old_end() {
     let batch = [Bytes::from_static(b"de"), Bytes::from_static(b"fgh")];
     let err = store.append("o", &batch, &AppendGuard::none()).unwrap_err();
     assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
-    // The two bytes that reached the file are gone again.
+    // The two bytes that reached the file lie past the recorded size: not part of the object,
+    // for this handle and for a fresh process.
     assert_eq!(store.stat("o").unwrap().size, 3);
-    assert_eq!(
-        fs::metadata(tmp.path().join("objects/o/data"))
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(store.read("o", 0, 100).unwrap(), &b"abc"[..]);
+    let fresh = DataFile::open(&tmp.path().join("objects/o/data"), "o")
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh.snapshot("o").unwrap().size(), 3);
     assert_eq!(
         store
             .append("o", &[Bytes::from_static(b"XY")], &AppendGuard::none())
@@ -95,7 +97,7 @@ fn mapped_reads_survive_rollback_replace_and_remove() {
         .append("big", &[Bytes::from(model.clone())], &AppendGuard::none())
         .unwrap();
     let mapped = store.read("big", 1, 500_000).unwrap(); // above the 256 KiB threshold
-                                                         // A failed append truncates the file back to exactly the size the map was taken below.
+                                                         // A failed append leaves its bytes past the object's size, above the mapped range.
     FAIL_WRITE_AFTER.with(|f| f.set(Some(3)));
     let tail = Bytes::from(vec![7u8; 10_000]);
     assert!(store.append("big", &[tail], &AppendGuard::none()).is_err());
@@ -122,7 +124,7 @@ fn format_is_created_once_and_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();
     let format = tmp.path().join(FORMAT_FILE);
     assert!(write_format(tmp.path(), &format).unwrap());
-    assert_eq!(fs::read(&format).unwrap(), b"rbdj-dirstore 1\n");
+    assert_eq!(fs::read(&format).unwrap(), b"rbdj-dirstore 2\n");
     // A second opener that found FORMAT missing loses the race and leaves the file alone, even
     // one with other contents (which `open` then reports).
     fs::write(&format, "something else\n").unwrap();

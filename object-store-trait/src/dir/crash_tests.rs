@@ -1,0 +1,319 @@
+//! Crash states of data files (store format 2) and handles that behave like separate processes.
+//!
+//! Crash model: a crash between two `fdatasync`s of a data file can leave every 512-byte sector
+//! written since the first one either old or new, independently, and the file's length either
+//! old or new. The tests capture the file's contents at every sync (`SYNC_POINTS`), build such
+//! mixtures of consecutive states, open them as a fresh store and compare with a reference model
+//! of the acknowledged operations (the writers run unsynced to keep the tests fast; the sync
+//! points are the same): a recovered object must equal the state before or after the
+//! interrupted operation (an in-place write may be partly applied inside its range), `stat` must
+//! agree with the bytes read, and the store must keep working.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::datafile::SYNC_POINTS;
+use super::*;
+use crate::ObjectStoreExt;
+
+const SECTOR: usize = 512;
+
+/// Runs `op`, returning the data file's contents after every `fdatasync` it issued.
+fn sync_points<T>(op: impl FnOnce() -> T) -> (T, Vec<Vec<u8>>) {
+    SYNC_POINTS.with(|p| *p.borrow_mut() = Some(Vec::new()));
+    let out = op();
+    (out, SYNC_POINTS.with(|p| p.borrow_mut().take().unwrap()))
+}
+
+/// A state a crash between syncs leaving `before` and `after` can produce.
+fn torn(before: &[u8], after: &[u8], rng: &mut SmallRng) -> Vec<u8> {
+    let len = if rng.gen() { before.len() } else { after.len() };
+    let mut out = Vec::with_capacity(len);
+    for start in (0..len).step_by(SECTOR) {
+        let src = if rng.gen() { before } else { after };
+        let end = (start + SECTOR).min(len);
+        let have = src.get(start..end.min(src.len())).unwrap_or_default();
+        out.extend_from_slice(have);
+        // Past the end of the chosen version the sector was never written: a hole (zeros).
+        out.resize(end, 0);
+    }
+    out
+}
+
+/// A store directory for recovered states: object `o` gets the given data file each time.
+struct Recovery {
+    dir: tempfile::TempDir,
+}
+
+impl Recovery {
+    fn new() -> Recovery {
+        let dir = tempfile::tempdir().unwrap();
+        drop(DirStore::open(dir.path(), DirStoreOptions::unsynced()).unwrap());
+        fs::create_dir_all(dir.path().join("objects/o")).unwrap();
+        Recovery { dir }
+    }
+
+    /// Opens the store with `bytes` as the data file of `o` (no other handle may be alive).
+    fn open(&self, bytes: &[u8]) -> DirStore {
+        fs::write(self.dir.path().join("objects/o/data"), bytes).unwrap();
+        DirStore::open(self.dir.path(), DirStoreOptions::unsynced()).unwrap()
+    }
+}
+
+fn random_batch(rng: &mut SmallRng) -> Vec<Bytes> {
+    let len = if rng.gen_ratio(1, 8) {
+        rng.gen_range(20_000..90_000) // crosses preallocation steps
+    } else {
+        rng.gen_range(1..700)
+    };
+    let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+    let cut = rng.gen_range(0..=len);
+    vec![
+        Bytes::copy_from_slice(&bytes[..cut]),
+        Bytes::copy_from_slice(&bytes[cut..]),
+    ]
+}
+
+/// Checks a recovered store against the models before and after the interrupted operation
+/// (`range`: the byte range an in-place write could leave partly written).
+/// Returns whether the operation survived (the object has its new size).
+fn check_recovered(
+    store: &DirStore,
+    old: &[u8],
+    new: &[u8],
+    range: std::ops::Range<usize>,
+) -> bool {
+    let got = store.read_all("o").unwrap();
+    assert_eq!(
+        store.stat("o").unwrap().size,
+        got.len() as u64,
+        "stat vs read"
+    );
+    assert!(
+        got.len() == old.len() || got.len() == new.len(),
+        "size {} is neither {} nor {}",
+        got.len(),
+        old.len(),
+        new.len()
+    );
+    if got == new || got == old {
+        return got.len() == new.len();
+    }
+    for (i, b) in got.iter().enumerate() {
+        let as_new = new.get(i) == Some(b);
+        let as_old = old.get(i) == Some(b) && (got.len() == old.len() || i < old.len());
+        let old_allowed = range.contains(&i) || got.len() == old.len();
+        assert!(
+            as_new || (as_old && old_allowed),
+            "byte {i} = {b:#x}: old {:?}, new {:?}, range {range:?}",
+            old.get(i),
+            new.get(i)
+        );
+    }
+    if got.len() == old.len() && old.len() != new.len() {
+        // An undone extension must leave the old bytes outside the write's range.
+        for i in (0..old.len()).filter(|i| !range.contains(i)) {
+            assert_eq!(got[i], old[i], "byte {i} outside the write changed");
+        }
+    }
+    got.len() == new.len()
+}
+
+#[test]
+fn torn_appends_recover_to_before_or_after() {
+    let mut survived = [0usize; 2];
+    for seed in 0..6u64 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let work = tempfile::tempdir().unwrap();
+        let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
+        let recovery = Recovery::new();
+        store
+            .append("o", &[Bytes::from_static(b"first")], &AppendGuard::none())
+            .unwrap();
+        let mut model = b"first".to_vec();
+        let mut prev = fs::read(work.path().join("objects/o/data")).unwrap();
+        for k in 0..24 {
+            let batch = random_batch(&mut rng);
+            let (off, points) =
+                sync_points(|| store.append("o", &batch, &AppendGuard::none()).unwrap());
+            assert_eq!(off, model.len() as u64);
+            assert_eq!(points.len(), 1, "one fdatasync per append");
+            let mut next = model.clone();
+            batch.iter().for_each(|b| next.extend_from_slice(b));
+            for trial in 0..3 {
+                let crashed = torn(&prev, &points[0], &mut rng);
+                let recovered = recovery.open(&crashed);
+                survived[usize::from(check_recovered(&recovered, &model, &next, 0..0))] += 1;
+                if trial == 0 && k % 4 == 0 {
+                    // The recovered object takes new appends, and they survive a reopen.
+                    let got = recovered.read_all("o").unwrap();
+                    let at = recovered
+                        .append("o", &[Bytes::from_static(b"after")], &AppendGuard::none())
+                        .unwrap();
+                    assert_eq!(at, got.len() as u64);
+                    drop(recovered);
+                    let again = DirStore::open(recovery.dir.path(), DirStoreOptions::unsynced())
+                        .unwrap()
+                        .read_all("o")
+                        .unwrap();
+                    assert_eq!(&again[..got.len()], &got[..]);
+                    assert_eq!(&again[got.len()..], b"after");
+                }
+            }
+            model = next;
+            prev = points.into_iter().next().unwrap();
+        }
+        assert_eq!(store.read_all("o").unwrap(), model);
+    }
+    // Both outcomes occur, so the crash states really tear appends.
+    assert!(survived[0] > 20 && survived[1] > 20, "{survived:?}");
+}
+
+#[test]
+fn torn_in_place_writes_keep_bytes_outside_their_range() {
+    let opts = DirStoreOptions {
+        mmap_reads: false,
+        ..DirStoreOptions::unsynced()
+    };
+    for seed in 0..6u64 {
+        let mut rng = SmallRng::seed_from_u64(100 + seed);
+        let work = tempfile::tempdir().unwrap();
+        let store = DirStore::open(work.path(), opts.clone()).unwrap();
+        let recovery = Recovery::new();
+        let mut model: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        store
+            .append("o", &[Bytes::from(model.clone())], &AppendGuard::none())
+            .unwrap();
+        let mut prev = fs::read(work.path().join("objects/o/data")).unwrap();
+        for _ in 0..20 {
+            let len = rng.gen_range(1..5000usize);
+            let offset = match rng.gen_range(0..4) {
+                0 => rng.gen_range(0..model.len()),        // inside
+                1 => model.len().saturating_sub(len / 2),  // straddles the end
+                2 => model.len() + rng.gen_range(1..3000), // past the end, gap
+                _ => usize::MAX,                           // an append instead
+            };
+            let data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let mut next = model.clone();
+            let range;
+            let ((), points) = if offset == usize::MAX {
+                next.extend_from_slice(&data);
+                range = 0..0;
+                sync_points(|| {
+                    store
+                        .append("o", &[Bytes::from(data.clone())], &AppendGuard::none())
+                        .map(|_| ())
+                        .unwrap()
+                })
+            } else {
+                let end = offset + len;
+                if next.len() < end {
+                    next.resize(end, 0);
+                }
+                next[offset..end].copy_from_slice(&data);
+                range = offset..end;
+                sync_points(|| {
+                    store
+                        .write_at("o", offset as u64, Bytes::from(data.clone()))
+                        .unwrap()
+                })
+            };
+            let mut before = prev.clone();
+            for point in &points {
+                for _ in 0..3 {
+                    let crashed = torn(&before, point, &mut rng);
+                    let _ = check_recovered(&recovery.open(&crashed), &model, &next, range.clone());
+                }
+                before = point.clone();
+            }
+            model = next;
+            prev = points.last().cloned().unwrap_or(prev);
+        }
+        assert_eq!(store.read_all("o").unwrap(), model);
+    }
+}
+
+#[test]
+fn handles_in_other_processes_follow_replacements_and_removals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    let b = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    let none = AppendGuard::none();
+    a.append("x", &[Bytes::from_static(b"one")], &none).unwrap();
+    assert_eq!(b.read_all("x").unwrap(), &b"one"[..]); // b caches the file too
+    b.write_full("x", Bytes::from_static(b"two")).unwrap();
+    // a's open file is the replaced one: its next append must land in the new file.
+    assert_eq!(
+        a.append("x", &[Bytes::from_static(b"+3")], &none).unwrap(),
+        3
+    );
+    assert_eq!(b.read_all("x").unwrap(), &b"two+3"[..]);
+    assert_eq!(a.stat("x").unwrap().size, 5);
+    b.append("x", &[Bytes::from_static(b"+4")], &none).unwrap();
+    assert_eq!(a.read_all("x").unwrap(), &b"two+3+4"[..]);
+    a.remove("x").unwrap();
+    assert!(b.stat("x").unwrap_err().is_not_found());
+    assert!(b.read("x", 0, 1).unwrap_err().is_not_found());
+    b.append("x", &[Bytes::from_static(b"new")], &none).unwrap();
+    assert_eq!(a.read_all("x").unwrap(), &b"new"[..]);
+    a.append("x", &[Bytes::from_static(b"er")], &none).unwrap();
+    assert_eq!(b.read_all("x").unwrap(), &b"newer"[..]);
+}
+
+#[test]
+fn writer_killed_between_retire_and_rename_leaves_a_usable_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    a.append("x", &[Bytes::from_static(b"data")], &AppendGuard::none())
+        .unwrap();
+    {
+        // What a write_full that died after marking the file retired leaves behind.
+        let (file, snap) = a.data_file("x").unwrap().unwrap();
+        file.retire(&snap).unwrap();
+    }
+    let b = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    assert_eq!(b.read_all("x").unwrap(), &b"data"[..]);
+    // `a` still has the retired file open: it reopens it by path, finds the same file, uses it.
+    assert_eq!(a.read_all("x").unwrap(), &b"data"[..]);
+    a.append("x", &[Bytes::from_static(b"+a")], &AppendGuard::none())
+        .unwrap();
+    b.append("x", &[Bytes::from_static(b"+b")], &AppendGuard::none())
+        .unwrap();
+    assert_eq!(a.read_all("x").unwrap(), &b"data+a+b"[..]);
+    assert_eq!(b.stat("x").unwrap().size, 8);
+}
+
+#[test]
+fn open_file_cache_is_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = DirStoreOptions {
+        open_files: 2,
+        ..DirStoreOptions::unsynced()
+    };
+    let store = DirStore::open_unshared(tmp.path(), opts).unwrap();
+    let mut model = vec![Vec::new(); 5];
+    for round in 0..4u8 {
+        for (i, want) in model.iter_mut().enumerate() {
+            let chunk = vec![round * 10 + i as u8; 3 + i];
+            store
+                .append(
+                    &format!("o{i}"),
+                    &[Bytes::from(chunk.clone())],
+                    &AppendGuard::none(),
+                )
+                .unwrap();
+            want.extend_from_slice(&chunk);
+            assert!(store.shared.files.len() <= 2);
+        }
+    }
+    for (i, want) in model.iter().enumerate() {
+        assert_eq!(store.read_all(&format!("o{i}")).unwrap(), &want[..]);
+    }
+}

@@ -1,0 +1,520 @@
+//! The data file of a [`super::DirStore`] object (store format 2): a small header with two size
+//! records, the object's bytes from [`DATA_START`], and preallocated space after them.
+//!
+//! # Format (all integers little-endian)
+//!
+//! ```text
+//! offset 0      size record slot 0 (48 bytes)
+//! offset 512    size record slot 1 (48 bytes)
+//! offset 4096   object bytes [0, size), then unspecified bytes up to the end of the file
+//!               (zeros written ahead of appends, or leftovers of failed or torn appends)
+//!
+//! size record:
+//!   magic        8 bytes "RBDJSIZE"
+//!   seq          u64  higher = newer; the current record is the newest valid one
+//!   size         u64  the object's size
+//!   check_start  u64  <= size; the record certifies object bytes [check_start, size)
+//!   check_crc    u32  CRC32C of those bytes (0 for an empty range)
+//!   flags        u32  bit 0 = retired (the file was replaced or removed, see below)
+//!   crc          u32  CRC32C of the 40 bytes before it
+//!   zero         u32
+//! ```
+//!
+//! # Why two records, and why a CRC of the data
+//!
+//! An append writes its bytes at `DATA_START + size` (space that is usually already allocated and
+//! zero-filled, so the write is an overwrite), then the new record into the slot that does *not*
+//! hold the current record, then issues one `fdatasync` for both. Because the file's length and
+//! block map do not change, the sync needs no file-system metadata commit. A crash during that sync
+//! can persist the record without (all of) the data; the record's `check_crc` over the appended
+//! bytes detects that, and the reader falls back to the other slot, which holds the previous
+//! record — durable, since the previous mutation returned only after its own sync. A torn record
+//! fails its own CRC and is skipped the same way. The data check is needed only once per file and
+//! process (page-cache contents are always consistent while the machine runs; see `DataFile`).
+//!
+//! A record whose data check fails is *distrusted* for the life of the open file; the next
+//! mutation writes a record with a higher sequence number over it.
+//!
+//! # Retirement
+//!
+//! Processes keep data files open (see `files.rs`). Before `write_full` renames a new file over
+//! an object's data file, and before `remove` moves the object away, the writer adds a *retired*
+//! record (same size, next sequence number) to the old file while holding the object's stripe
+//! exclusively. A process whose cached descriptor shows a retired current record reopens the file
+//! by path. A freshly opened file whose current record is retired is still the live file (the
+//! writer died between retiring and renaming) and is used as it is.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::fsutil::pwrite_all_vectored;
+use super::omap_file::read_full_at;
+use crate::{Result, StoreError};
+
+/// File offset of the object's first byte.
+pub(super) const DATA_START: u64 = 4096;
+const SLOT_OFFSETS: [u64; 2] = [0, 512];
+const RECORD_LEN: usize = 48;
+const HEADER_READ: usize = 512 + RECORD_LEN;
+const MAGIC: &[u8; 8] = b"RBDJSIZE";
+const FLAG_RETIRED: u32 = 1;
+/// Smallest step by which an append grows the preallocated space.
+const MIN_GROW: u64 = 64 * 1024;
+static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
+
+/// One size record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SizeRecord {
+    pub(super) seq: u64,
+    pub(super) size: u64,
+    pub(super) check_start: u64,
+    pub(super) check_crc: u32,
+    pub(super) retired: bool,
+}
+
+impl SizeRecord {
+    /// A record that certifies no bytes (their durability is established otherwise).
+    fn unchecked(seq: u64, size: u64) -> SizeRecord {
+        SizeRecord {
+            seq,
+            size,
+            check_start: size,
+            check_crc: 0,
+            retired: false,
+        }
+    }
+
+    pub(super) fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut out = [0u8; RECORD_LEN];
+        let flags = if self.retired { FLAG_RETIRED } else { 0 };
+        let fields = [
+            &MAGIC[..],
+            &self.seq.to_le_bytes(),
+            &self.size.to_le_bytes(),
+            &self.check_start.to_le_bytes(),
+            &self.check_crc.to_le_bytes(),
+            &flags.to_le_bytes(),
+        ];
+        let mut at = 0;
+        for field in fields {
+            if let Some(dst) = out.get_mut(at..at + field.len()) {
+                dst.copy_from_slice(field);
+            }
+            at += field.len();
+        }
+        let crc = crc32c::crc32c(out.get(..40).unwrap_or_default());
+        if let Some(dst) = out.get_mut(40..44) {
+            dst.copy_from_slice(&crc.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes a record; `None` for anything that is not a whole, intact record.
+    pub(super) fn decode(bytes: &[u8]) -> Option<SizeRecord> {
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let u32_at = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+        };
+        if bytes.get(..8)? != MAGIC || crc32c::crc32c(bytes.get(..40)?) != u32_at(40)? {
+            return None;
+        }
+        let record = SizeRecord {
+            seq: u64_at(8)?,
+            size: u64_at(16)?,
+            check_start: u64_at(24)?,
+            check_crc: u32_at(32)?,
+            retired: u32_at(36)? & FLAG_RETIRED != 0,
+        };
+        (record.check_start <= record.size && record.size <= u64::MAX - DATA_START)
+            .then_some(record)
+    }
+}
+
+/// Both slots of a header as read from the file.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Header {
+    slots: [Option<SizeRecord>; 2],
+}
+
+impl Header {
+    fn read(file: &File) -> io::Result<Header> {
+        let mut buf = [0u8; HEADER_READ];
+        let got = read_full_at(file, &mut buf, 0)?;
+        let slot = |i: usize| {
+            let at = usize::try_from(*SLOT_OFFSETS.get(i)?).ok()?;
+            SizeRecord::decode(buf.get(at..(at + RECORD_LEN).min(got))?)
+        };
+        Ok(Header {
+            slots: [slot(0), slot(1)],
+        })
+    }
+
+    /// Valid records, newest first, as `(slot, record)`.
+    fn newest_first(&self) -> Vec<(usize, SizeRecord)> {
+        let mut out: Vec<(usize, SizeRecord)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (i, r)))
+            .collect();
+        out.sort_by_key(|(_, r)| std::cmp::Reverse(r.seq));
+        out
+    }
+
+    /// Sequence number for the next record.
+    fn next_seq(&self) -> u64 {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|r| r.seq)
+            .max()
+            .unwrap_or(0)
+            .wrapping_add(1)
+    }
+}
+
+/// The state of a data file read under the object's stripe lock.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Snapshot {
+    header: Header,
+    slot: usize,
+    /// The current record.
+    pub(super) record: SizeRecord,
+}
+
+impl Snapshot {
+    /// The object's size.
+    pub(super) fn size(&self) -> u64 {
+        self.record.size
+    }
+}
+
+/// An open data file, checked when it was opened.
+#[derive(Debug)]
+pub(super) struct DataFile {
+    file: File,
+    /// Sequence number of a record whose data check failed at open (a torn append); never used.
+    distrusted: Option<u64>,
+    /// Sequence number of a retired record accepted at open (its writer died before renaming).
+    accepted_retired: Option<u64>,
+    /// Length of the file as last seen or set by this process (files never shrink).
+    phys_len: AtomicU64,
+}
+
+fn corrupt(oid: &str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        oid: oid.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+impl DataFile {
+    /// Opens the data file at `path` and checks it (see the module docs); `None` if it is missing.
+    pub(super) fn open(path: &Path, oid: &str) -> Result<Option<DataFile>> {
+        let io_err = |e| StoreError::io("open", oid, e);
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        let phys = file.metadata().map_err(io_err)?.len();
+        let header = Header::read(&file).map_err(io_err)?;
+        let mut distrusted = None;
+        for (_, record) in header.newest_first() {
+            if certified(&file, &record, phys).map_err(io_err)? {
+                return Ok(Some(DataFile {
+                    file,
+                    distrusted,
+                    accepted_retired: record.retired.then_some(record.seq),
+                    phys_len: AtomicU64::new(phys),
+                }));
+            }
+            // Only the newest record may be a torn append; the one before it was durable.
+            if distrusted.is_some() {
+                break;
+            }
+            distrusted = Some(record.seq);
+        }
+        Err(corrupt(oid, "data file has no intact size record"))
+    }
+
+    /// The underlying file (for reads and memory maps).
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Reads the header. Caller holds the object's stripe.
+    pub(super) fn snapshot(&self, oid: &str) -> Result<Snapshot> {
+        let header = Header::read(&self.file).map_err(|e| StoreError::io("read", oid, e))?;
+        header
+            .newest_first()
+            .into_iter()
+            .find(|(_, r)| Some(r.seq) != self.distrusted)
+            .map(|(slot, record)| Snapshot {
+                header,
+                slot,
+                record,
+            })
+            .ok_or_else(|| corrupt(oid, "data file has no intact size record"))
+    }
+
+    /// Whether `snap` shows that the file was replaced or removed since it was opened.
+    pub(super) fn is_retired(&self, snap: &Snapshot) -> bool {
+        snap.record.retired && self.accepted_retired != Some(snap.record.seq)
+    }
+
+    /// Writes `record` into the slot that does not hold the current one.
+    fn put_record(&self, snap: &Snapshot, record: &SizeRecord) -> io::Result<()> {
+        let other = SLOT_OFFSETS.get(1 - snap.slot.min(1)).copied().unwrap_or(0);
+        self.file.write_all_at(&record.encode(), other)
+    }
+
+    /// Puts the other slot back as it was in `snap` (after a failed mutation).
+    fn restore_other_slot(&self, snap: &Snapshot) {
+        let other = 1 - snap.slot.min(1);
+        let offset = SLOT_OFFSETS.get(other).copied().unwrap_or(0);
+        let bytes = match snap.header.slots.get(other).copied().flatten() {
+            Some(old) => old.encode(),
+            None => [0u8; RECORD_LEN],
+        };
+        let _ = self.file.write_all_at(&bytes, offset);
+    }
+
+    fn sync(&self, sync: bool) -> io::Result<()> {
+        if sync {
+            self.file.sync_data()?;
+        }
+        #[cfg(test)]
+        capture_sync_point(&self.file)?;
+        Ok(())
+    }
+
+    /// Appends `data` (non-empty) after the object's current end. Caller holds the stripe
+    /// exclusively. On error the current record is left (or put back) as in `snap`.
+    pub(super) fn append(
+        &self,
+        snap: &Snapshot,
+        data: &[Bytes],
+        sync: bool,
+        prealloc_max: u64,
+    ) -> io::Result<()> {
+        let size = snap.size();
+        let len: u64 = data.iter().map(|b| b.len() as u64).sum();
+        let new_size = size
+            .checked_add(len)
+            .filter(|s| *s <= u64::MAX - DATA_START)
+            .ok_or_else(|| io::Error::other("object size overflows"))?;
+        let crc = data
+            .iter()
+            .fold(0u32, |crc, b| crc32c::crc32c_append(crc, b));
+        let record = SizeRecord {
+            seq: snap.header.next_seq(),
+            size: new_size,
+            check_start: size,
+            check_crc: crc,
+            retired: false,
+        };
+        let written = self
+            .grow_past(DATA_START + new_size, size, prealloc_max)
+            .and_then(|()| pwrite_all_vectored(&self.file, data, DATA_START + size))
+            .and_then(|()| self.put_record(snap, &record))
+            .and_then(|()| self.sync(sync));
+        if let Err(e) = written {
+            self.restore_other_slot(snap);
+            let _ = self.sync(sync);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Before a write that ends at file offset `end`: unless the file already reaches that far,
+    /// zero-fills a step past `end` that grows with the object (`size`) up to `prealloc_max`, so
+    /// that the next writes land in allocated blocks. With `prealloc_max` 0 it does nothing.
+    fn grow_past(&self, end: u64, size: u64, prealloc_max: u64) -> io::Result<()> {
+        if prealloc_max == 0 || end <= self.phys_len.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Another process may have grown the file since this one last looked.
+        let phys = self.file.metadata()?.len();
+        self.phys_len.fetch_max(phys, Ordering::Relaxed);
+        if end <= phys {
+            return Ok(());
+        }
+        let step = size.clamp(MIN_GROW, prealloc_max.max(MIN_GROW));
+        let target = end.saturating_add(step).div_ceil(4096).saturating_mul(4096);
+        self.write_zeros(end, target)?;
+        self.phys_len.fetch_max(target, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes zeros over file bytes `[from, to)`.
+    fn write_zeros(&self, from: u64, to: u64) -> io::Result<()> {
+        let mut at = from;
+        while at < to {
+            let n = (to - at).min(ZEROS.len() as u64) as usize;
+            self.file
+                .write_all_at(ZEROS.get(..n).unwrap_or_default(), at)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at object offset `offset` in place (RADOS `write`), zero-filling a gap after
+    /// the current end. Caller holds the stripe exclusively.
+    ///
+    /// When bytes below the current size change while the current record certifies some of
+    /// them, a record that certifies nothing is made durable first, so that a crash in the
+    /// middle cannot make the reader distrust (and drop) acknowledged bytes.
+    pub(super) fn write_in_place(
+        &self,
+        snap: &Snapshot,
+        offset: u64,
+        data: &[u8],
+        sync: bool,
+    ) -> io::Result<()> {
+        let size = snap.size();
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|e| *e <= u64::MAX - DATA_START)
+            .ok_or_else(|| io::Error::other("write overflows"))?;
+        let mut snap = *snap;
+        if offset < size && snap.record.check_start < size {
+            let record = SizeRecord::unchecked(snap.header.next_seq(), size);
+            self.put_record(&snap, &record)?;
+            self.sync(sync)?;
+            let other = 1 - snap.slot.min(1);
+            if let Some(slot) = snap.header.slots.get_mut(other) {
+                *slot = Some(record);
+            }
+            snap.slot = other;
+            snap.record = record;
+        }
+        let result = self.write_range(&snap, offset, end, data, sync);
+        if result.is_err() && end > size {
+            self.restore_other_slot(&snap);
+            let _ = self.sync(sync);
+        }
+        result
+    }
+
+    fn write_range(
+        &self,
+        snap: &Snapshot,
+        offset: u64,
+        end: u64,
+        data: &[u8],
+        sync: bool,
+    ) -> io::Result<()> {
+        let size = snap.size();
+        if offset > size {
+            // The gap may hold leftovers of failed appends; past the file's end it reads as zeros.
+            let phys = self.file.metadata()?.len();
+            self.write_zeros(
+                DATA_START + size,
+                (DATA_START + offset).min(phys.max(DATA_START)),
+            )?;
+        }
+        self.file.write_all_at(data, DATA_START + offset)?;
+        self.phys_len.fetch_max(DATA_START + end, Ordering::Relaxed);
+        if end > size {
+            let mut crc = 0u32;
+            let mut gap = offset.saturating_sub(size);
+            while gap > 0 {
+                let n = gap.min(ZEROS.len() as u64) as usize;
+                crc = crc32c::crc32c_append(crc, ZEROS.get(..n).unwrap_or_default());
+                gap -= n as u64;
+            }
+            let skip = usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX);
+            crc = crc32c::crc32c_append(crc, data.get(skip..).unwrap_or_default());
+            let record = SizeRecord {
+                seq: snap.header.next_seq(),
+                size: end,
+                check_start: size,
+                check_crc: crc,
+                retired: false,
+            };
+            self.put_record(snap, &record)?;
+        }
+        self.sync(sync)
+    }
+
+    /// Marks the file retired (see the module docs). Caller holds the stripe exclusively and
+    /// renames or removes the file next.
+    pub(super) fn retire(&self, snap: &Snapshot) -> io::Result<()> {
+        let record = SizeRecord {
+            retired: true,
+            ..SizeRecord::unchecked(snap.header.next_seq(), snap.size())
+        };
+        self.put_record(snap, &record)
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: when set, every sync point of a data file on this thread (an `fdatasync`, or
+    /// where one would be under `SyncPolicy::None`) appends the file's whole contents afterwards
+    /// (the state a crash right after that sync would leave).
+    pub(super) static SYNC_POINTS: std::cell::RefCell<Option<Vec<Vec<u8>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(test)]
+fn capture_sync_point(file: &File) -> io::Result<()> {
+    SYNC_POINTS.with(|points| {
+        if let Some(points) = points.borrow_mut().as_mut() {
+            let len = file.metadata()?.len() as usize;
+            let mut bytes = vec![0u8; len];
+            let got = read_full_at(file, &mut bytes, 0)?;
+            bytes.truncate(got);
+            points.push(bytes);
+        }
+        Ok(())
+    })
+}
+
+/// Whether `record` describes bytes that are really in `file` (of length `phys`).
+fn certified(file: &File, record: &SizeRecord, phys: u64) -> io::Result<bool> {
+    if DATA_START.saturating_add(record.size) > phys {
+        return Ok(false);
+    }
+    let mut crc = 0u32;
+    let mut at = record.check_start;
+    let mut buf = vec![0u8; (record.size - record.check_start).min(1 << 20) as usize];
+    while at < record.size {
+        let n = (record.size - at).min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        if read_full_at(file, chunk, DATA_START + at)? < n {
+            return Ok(false);
+        }
+        crc = crc32c::crc32c_append(crc, chunk);
+        at += n as u64;
+    }
+    Ok(crc == record.check_crc)
+}
+
+/// Creates the data file of a new object (or a replacement) at `path` holding `data`, and
+/// syncs it if asked. Its record certifies nothing: the file becomes visible only by a rename
+/// after this sync.
+pub(super) fn create(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> {
+    let size: u64 = data.iter().map(|b| b.len() as u64).sum();
+    let mut header = vec![0u8; DATA_START as usize];
+    if let Some(slot) = header.get_mut(..RECORD_LEN) {
+        slot.copy_from_slice(&SizeRecord::unchecked(1, size).encode());
+    }
+    let mut bufs = Vec::with_capacity(data.len() + 1);
+    bufs.push(Bytes::from(header));
+    bufs.extend(data.iter().filter(|b| !b.is_empty()).cloned());
+    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    pwrite_all_vectored(&file, &bufs, 0)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
