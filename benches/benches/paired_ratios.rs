@@ -18,7 +18,10 @@
 //!   state: one recorder for all rounds whose set rollover removes the objects of the set two
 //!   sets back (as the trimmer does once the image's commit position has passed them), so at
 //!   most two object sets (2 × 4 × 16 MiB) stay in memory and the recorder's entry slabs are
-//!   reused. Both recorder sides: only in memory when an entry is durable, as the limit.
+//!   reused (after an untimed warm-up of three sets). Both recorder sides: only in memory when
+//!   an entry is durable, as the limit. A second table gives CPU time and minor page faults per
+//!   operation (`/proc/self/stat`), which the load of the shared machine disturbs less.
+//!   `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs only the named sides.
 //! * `append_dir`: one writer, `write` + `fdatasync` loop vs `DirStore::append` vs `Recorder`
 //!   on a `DirStore` (append + wait), each batch on stable storage when the call returns.
 //!
@@ -352,30 +355,37 @@ fn recorder_run(recorder: &Recorder, data: &[Bytes], threads: usize, n: u64) -> 
     )
 }
 
-/// CPU time (user + system, all threads, in clock ticks of 10 ms) this process has used.
-fn cpu_ticks() -> u64 {
+/// CPU time (user + system, all threads, in clock ticks of 10 ms) and minor page faults of
+/// this process so far.
+fn cpu_ticks() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime
-    // the 13th.
+    // Fields after the command name (which ends with the last ')'): minflt is the 8th, utime
+    // the 12th, stime the 13th.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<u64> = rest
         .split_whitespace()
         .map(|x| x.parse().unwrap_or(0))
         .collect();
-    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+    let get = |i: usize| f.get(i).copied().unwrap_or(0);
+    (get(11) + get(12), get(7))
 }
 
-/// Wraps a side so the CPU ticks and operations of its timed runs add up in `acc`.
-fn cpu_counted<'a>(side: Side<'a>, acc: &'a Mutex<(u64, u64)>) -> Side<'a> {
+/// CPU ticks, page faults and operations of a side's runs.
+type CpuAcc = Mutex<(u64, u64, u64)>;
+
+/// Wraps a side so the CPU ticks, page faults and operations of its runs add up in `acc`.
+fn cpu_counted<'a>(side: Side<'a>, acc: &'a CpuAcc) -> Side<'a> {
     let (name, mut run) = side;
     (
         name,
         Box::new(move |n| {
-            let c0 = cpu_ticks();
+            let (c0, f0) = cpu_ticks();
             let t = run(n);
+            let (c1, f1) = cpu_ticks();
             let mut a = acc.lock();
-            a.0 += cpu_ticks() - c0;
-            a.1 += n;
+            a.0 += c1 - c0;
+            a.1 += f1 - f0;
+            a.2 += n;
             t
         }),
     )
@@ -396,6 +406,9 @@ fn append_mem(rounds: usize) {
         let buffers: Vec<Mutex<Vec<u8>>> =
             (0..threads).map(|_| Mutex::new(vec![0u8; size])).collect();
         let trimmed = start_mem_recorder(Arc::new(MemStore::new()), true);
+        // Untimed warm-up into the steady state: three object sets, so the first trims have
+        // happened and the entry slabs are being reused.
+        recorder_run(&trimmed, &data, threads, 3 * (64 << 20) / size as u64);
         let d = &data;
         let sides: Vec<Side<'_>> = vec![
             (
@@ -427,7 +440,16 @@ fn append_mem(rounds: usize) {
                 Box::new(|n| recorder_run(&trimmed, d, threads, n)),
             ),
         ];
-        let accs: Vec<Mutex<(u64, u64)>> = (0..sides.len()).map(|_| Mutex::new((0, 0))).collect();
+        // `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs only those sides (profiling).
+        let only = std::env::var("RBDJ_PAIRED_SIDES").ok();
+        let sides: Vec<Side<'_>> = sides
+            .into_iter()
+            .filter(|(name, _)| {
+                only.as_deref()
+                    .is_none_or(|o| o.split(',').any(|x| x == *name))
+            })
+            .collect();
+        let accs: Vec<CpuAcc> = (0..sides.len()).map(|_| Mutex::new((0, 0, 0))).collect();
         let mut sides: Vec<Side<'_>> = sides
             .into_iter()
             .zip(&accs)
@@ -437,24 +459,25 @@ fn append_mem(rounds: usize) {
         paired(&label, rounds, n, &mut sides);
         // CPU time per operation (all threads; robust against other load on the machine).
         // The warm-up runs are counted too (same share for every side).
-        let per_op: Vec<f64> = accs
+        let per_op: Vec<(f64, f64)> = accs
             .iter()
             .map(|a| {
-                let (ticks, ops) = *a.lock();
-                ticks as f64 * 10e6 / ops.max(1) as f64
+                let (ticks, faults, ops) = *a.lock();
+                let ops = ops.max(1) as f64;
+                (ticks as f64 * 10e6 / ops, faults as f64 / ops)
             })
             .collect();
         let names: Vec<&str> = sides.iter().map(|s| s.0).collect();
         let cpu: Vec<String> = names
             .iter()
             .zip(&per_op)
-            .map(|(n, c)| format!("{n}: {c:.0} ns"))
+            .map(|(n, (c, f))| format!("{n}: {c:.0} ns, {f:.2} faults"))
             .collect();
         let ratios: Vec<String> = names
             .iter()
             .zip(&per_op)
             .skip(1)
-            .map(|(n, c)| format!("{n}: **{:.2}**", per_op[0] / c.max(1e-9)))
+            .map(|(n, (c, _))| format!("{n}: **{:.2}**", per_op[0].0 / c.max(1e-9)))
             .collect();
         cpu_rows.push(format!(
             "| {label} | {} | {} |",
@@ -464,7 +487,7 @@ fn append_mem(rounds: usize) {
         drop(sides);
         trimmed.shutdown();
     }
-    println!("\nCPU time per operation (user + system, all threads, 10 ms ticks; ratio = baseline CPU / side CPU):\n");
+    println!("\nCPU time and minor page faults per operation (user + system, all threads, 10 ms ticks; ratio = baseline CPU / side CPU):\n");
     println!("| config | baseline | side 2 | side 3 | side 2 ratio | side 3 ratio |\n|---|---|---|---|---|---|");
     for r in cpu_rows {
         println!("{r}");
