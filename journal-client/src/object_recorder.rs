@@ -22,8 +22,8 @@ pub(crate) struct PendingEntry {
     pub(crate) bytes: Bytes,
     /// The commit record of the entry.
     pub(crate) commit_tid: CommitTid,
-    /// When the entry was queued (for `flush_age`).
-    pub(crate) queued_at: Instant,
+    /// When the entry was queued (only with `flush_age` set: reading the clock per entry costs).
+    pub(crate) queued_at: Option<Instant>,
 }
 
 /// Why a batch is (or is not) ready to send.
@@ -48,6 +48,9 @@ pub(crate) struct ObjectQueue {
     pub(crate) overflowed: bool,
     /// An append to the current object is in flight.
     pub(crate) in_flight: bool,
+    /// The first entry tid of the batch in flight (entries of one offset are sent in order, so
+    /// everything of this offset before it is durable).
+    pub(crate) in_flight_first: Option<u64>,
     /// The current object carries this writer's fence key.
     pub(crate) fenced: bool,
 }
@@ -67,13 +70,17 @@ impl ObjectQueue {
         }
     }
 
+    /// The smallest entry tid of this offset that is not durable yet (in flight or queued).
+    pub(crate) fn first_pending(&self) -> Option<u64> {
+        let queued = self.queue.front().map(|e| e.entry_tid);
+        match (self.in_flight_first, queued) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether the queue should be sent now under `settings` and `policy`.
-    pub(crate) fn ready(
-        &self,
-        settings: &JournalSettings,
-        policy: SendPolicy,
-        now: Instant,
-    ) -> bool {
+    pub(crate) fn ready(&self, settings: &JournalSettings, policy: SendPolicy) -> bool {
         let Some(front) = self.queue.front() else {
             return false;
         };
@@ -90,8 +97,8 @@ impl ObjectQueue {
                 return true;
             }
         }
-        if let Some(age) = settings.flush_age {
-            if now.saturating_duration_since(front.queued_at) >= age {
+        if let (Some(age), Some(at)) = (settings.flush_age, front.queued_at) {
+            if Instant::now().saturating_duration_since(at) >= age {
                 return true;
             }
         }
@@ -105,8 +112,8 @@ impl ObjectQueue {
         now: Instant,
     ) -> Option<Duration> {
         let age = settings.flush_age?;
-        let front = self.queue.front()?;
-        Some(age.saturating_sub(now.saturating_duration_since(front.queued_at)))
+        let at = self.queue.front()?.queued_at?;
+        Some(age.saturating_sub(now.saturating_duration_since(at)))
     }
 
     /// Takes the entries below tid `below` that fit into the current object (soft limit
@@ -171,7 +178,7 @@ mod tests {
             entry_tid: tid,
             bytes: Bytes::from(vec![0u8; len]),
             commit_tid: CommitTid(tid + 1),
-            queued_at: Instant::now(),
+            queued_at: Some(Instant::now()),
         }
     }
 
@@ -224,14 +231,13 @@ mod tests {
             batching: true,
         };
         q.push(entry(0, 10));
-        assert!(!q.ready(&s, batching, Instant::now()));
+        assert!(!q.ready(&s, batching));
         assert!(q.ready(
             &s,
             SendPolicy {
                 force_below: 1,
                 batching: true
             },
-            Instant::now()
         ));
         assert!(q.ready(
             &s,
@@ -239,9 +245,8 @@ mod tests {
                 force_below: 0,
                 batching: false
             },
-            Instant::now()
         ));
         q.push(entry(4, 10));
-        assert!(q.ready(&s, batching, Instant::now()));
+        assert!(q.ready(&s, batching));
     }
 }

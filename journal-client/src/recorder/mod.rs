@@ -90,7 +90,6 @@ struct State {
     min_next_set: u64,
     offsets: Vec<ObjectQueue>,
     durable_through: u64,
-    durable_ahead: std::collections::BTreeSet<u64>,
     in_flight_appends: usize,
     failed: Option<(u64, RecorderError)>,
     flush_target: u64,
@@ -151,7 +150,6 @@ impl Recorder {
             min_next_set: config.active_set.saturating_add(1),
             offsets: (0..width).map(|_| ObjectQueue::default()).collect(),
             durable_through: 0,
-            durable_ahead: Default::default(),
             in_flight_appends: 0,
             failed: None,
             flush_target: 0,
@@ -224,11 +222,12 @@ impl Recorder {
         let object_number = layout.object_number(st.set, offset);
         let commit_tid = s.tracker.lock().allocate(object_number, s.tag_tid, tid);
         let bytes = prepared.seal(s.tag_tid, tid);
+        let settings = &s.config.settings;
         let entry = PendingEntry {
             entry_tid: tid,
             bytes,
             commit_tid,
-            queued_at: Instant::now(),
+            queued_at: settings.flush_age.map(|_| Instant::now()),
         };
         // Wake the worker only when it has something to decide: the queue reached a batching
         // threshold (also in writethrough mode, so entries nobody waits for still stream out),
@@ -238,11 +237,10 @@ impl Recorder {
             force_below: st.flush_target,
             batching: true,
         };
-        let settings = &s.config.settings;
         let wake = st.offsets.get_mut(usize::from(offset)).is_some_and(|q| {
             let first = q.queue.is_empty();
             q.push(entry);
-            q.ready(settings, thresholds, Instant::now()) || (first && settings.flush_age.is_some())
+            q.ready(settings, thresholds) || (first && settings.flush_age.is_some())
         });
         drop(st);
         if wake {
@@ -438,6 +436,13 @@ impl Shared {
     }
 
     fn latch(&self, st: &mut State, at: u64, err: RecorderError) {
+        // Queued entries are dropped: they never become durable, so the failure covers them.
+        let dropped = st
+            .offsets
+            .iter()
+            .filter_map(|q| q.queue.front().map(|e| e.entry_tid))
+            .min();
+        let at = dropped.map_or(at, |d| d.min(at));
         match &mut st.failed {
             Some((first, _)) => *first = (*first).min(at),
             None => st.failed = Some((at, err)),
@@ -446,6 +451,22 @@ impl Shared {
             q.queue.clear();
             q.queued_bytes = 0;
         }
+    }
+
+    /// Moves `durable_through` up to the first entry that is not known durable: the first
+    /// entry in flight or queued at any offset (each offset sends its entries in order), never
+    /// past a latched failure (which covers the dropped entries), else everything appended.
+    fn advance_watermark(st: &mut State) {
+        let mut w = st.next_tid;
+        if let Some((at, _)) = &st.failed {
+            w = w.min(*at);
+        }
+        for q in &st.offsets {
+            if let Some(p) = q.first_pending() {
+                w = w.min(p);
+            }
+        }
+        st.durable_through = st.durable_through.max(w);
     }
 
     fn policy(&self, st: &State) -> SendPolicy {

@@ -55,7 +55,7 @@ pub(super) fn worker(s: &Shared, o: usize) {
                     cv.wait(&mut st);
                     continue;
                 }
-                if !q.ready(&s.config.settings, s.policy(&st), now) {
+                if !q.ready(&s.config.settings, s.policy(&st)) {
                     match q.age_deadline(&s.config.settings, now) {
                         Some(d) => {
                             cv.wait_for(&mut st, d);
@@ -168,6 +168,9 @@ pub(super) fn send(
         return;
     };
     set_in_flight(st, o, true);
+    if let Some(q) = st.offsets.get_mut(o) {
+        q.in_flight_first = Some(first);
+    }
     st.in_flight_appends += 1;
     let data: Vec<Bytes> = batch.iter().map(|e| e.bytes.clone()).collect();
     let guard = if s.config.fenced {
@@ -177,21 +180,13 @@ pub(super) fn send(
     };
     let r = MutexGuard::unlocked(st, || s.store.append(oid, &data, &guard));
     set_in_flight(st, o, false);
+    if let Some(q) = st.offsets.get_mut(o) {
+        q.in_flight_first = None;
+    }
     st.in_flight_appends -= 1;
     let watermark = st.durable_through;
     match r {
-        Ok(_) => {
-            for e in &batch {
-                st.durable_ahead.insert(e.entry_tid);
-            }
-            loop {
-                let next = st.durable_through;
-                if !st.durable_ahead.remove(&next) {
-                    break;
-                }
-                st.durable_through = next + 1;
-            }
-        }
+        Ok(_) => Shared::advance_watermark(st),
         Err(e) if e.is_overflow() => {
             if let Some(q) = st.offsets.get_mut(o) {
                 q.requeue_front(batch);
