@@ -14,6 +14,12 @@
 //!   and a [`object_store_trait::ObjectStore`] may not carry notifications across processes
 //!   (`DirStore` between processes). Set it to 5 s for Ceph's behaviour when the writer's
 //!   notifications are known to arrive.
+//! * **Idle backoff**: each re-read that finds nothing new (and was not woken by a
+//!   notification) doubles the interval, up to [`LiveOptions::idle_poll_age_max`]; the next
+//!   entry or notification resets it to `poll_age`. While entries flow the player re-reads every
+//!   `poll_age`; an idle journal costs a wake-up per `idle_poll_age_max` instead of per
+//!   `poll_age` (with one agent mirroring 1000 idle images, 100 wake-ups per second each kept
+//!   both cores of the benchmark machine busy: `docs/bench/scaling.md`).
 //! * On each wake it re-reads the header's `active_set` ([`Player::refresh`]) and asks whether a
 //!   tag newer than the active one exists ([`Player::mark_newer_tag_exists`]), so an epoch that
 //!   ended without more entries at the current offset is finished (§10.4 step 3).
@@ -43,6 +49,9 @@ pub struct LiveOptions {
     /// Whether to watch the header and data objects. Default `true`; with `false` the player
     /// only polls.
     pub use_notifications: bool,
+    /// Longest re-read interval the idle backoff reaches (see the module docs). Default 100 ms;
+    /// a value not above `poll_age` turns the backoff off.
+    pub idle_poll_age_max: Duration,
 }
 
 impl Default for LiveOptions {
@@ -51,6 +60,7 @@ impl Default for LiveOptions {
             poll_age: Duration::from_millis(10),
             prefetch_bytes_max: journal_core::player::DEFAULT_PREFETCH_BYTES_MAX,
             use_notifications: true,
+            idle_poll_age_max: Duration::from_millis(100),
         }
     }
 }
@@ -68,6 +78,9 @@ pub struct LivePlayer {
     info: JournalInfo,
     /// Number of wake-ups caused by notifications (for tests and measurements).
     notified_wakes: u64,
+    /// The current re-read interval: `poll_age`, doubled by each empty re-read up to
+    /// `idle_poll_age_max`.
+    current_poll: Duration,
 }
 
 impl LivePlayer {
@@ -115,6 +128,7 @@ impl LivePlayer {
             watched_set: None,
             info,
             notified_wakes: 0,
+            current_poll: options.poll_age,
         };
         live.watch_data_objects(active_set)?;
         Ok(live)
@@ -131,16 +145,24 @@ impl LivePlayer {
                 .next()
                 .map_err(|e| crate::ReplayError::Player(e.to_string()))?
             {
-                PlayerEvent::Entry(e) => return Ok(Some(e)),
+                PlayerEvent::Entry(e) => {
+                    self.current_poll = self.options.poll_age;
+                    return Ok(Some(e));
+                }
                 PlayerEvent::End => {}
             }
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
             }
-            let wait = self.options.poll_age.min(deadline - now);
+            let wait = self.current_poll.min(deadline - now);
             if self.wait_for_change(wait) {
                 self.notified_wakes += 1;
+                self.current_poll = self.options.poll_age;
+            } else if wait == self.current_poll {
+                // A full interval passed with nothing new: back off.
+                let max = self.options.idle_poll_age_max.max(self.options.poll_age);
+                self.current_poll = self.current_poll.saturating_mul(2).min(max);
             }
             self.refresh_metadata()?;
         }
