@@ -212,12 +212,21 @@ fn pair(backend: Backend, options: &DirStoreOptions) -> Pair {
     Pair { a, b, _dirs: dirs }
 }
 
+/// Default agent options except a 20 ms image scan (faster start); `RBDJ_IDLE_POLL_MAX_MS`
+/// overrides the live player's `idle_poll_age_max` (10 turns its idle backoff off).
 fn agent_options() -> AgentOptions {
-    AgentOptions {
+    let mut o = AgentOptions {
         scan_interval: Duration::from_millis(20),
         retry_interval: Duration::from_millis(20),
         ..AgentOptions::default()
+    };
+    if let Some(ms) = std::env::var("RBDJ_IDLE_POLL_MAX_MS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        o.replayer.live.idle_poll_age_max = Duration::from_millis(ms);
     }
+    o
 }
 
 fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -327,10 +336,7 @@ fn lag(backend: Backend, rate: f64, poll: Duration) -> (f64, usize, [Duration; 3
     let applied: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let hook = Arc::clone(&applied);
     let mut options = agent_options();
-    options.replayer.live = LiveOptions {
-        poll_age: poll,
-        ..LiveOptions::default()
-    };
+    options.replayer.live.poll_age = poll;
     options.replayer.on_applied = Some(Arc::new(move |e| {
         if let Event::AioWrite { data, .. } = &e.event {
             hook.lock()

@@ -14,9 +14,10 @@
 //!   options: 10 ms poll age, 100 ms checks) into a `MemStore` replica. The same total of 4 KiB
 //!   writes is spread evenly over the images. Measured per image count: bootstrap time; the
 //!   idle agent's process CPU and store operations per second (all replicas caught up, no
-//!   writes); live ingest-to-applied (writers round-robin over all images while the agent runs:
-//!   wall and CPU time per event until every event is applied); and backlog replay by a
-//!   restarted agent (wall and CPU time per event).
+//!   writes); ingest alone (agent stopped; writers round-robin over all images from 4 threads);
+//!   replay of that backlog by a restarted agent (wall from the agent's start and from its
+//!   first to its last applied entry, CPU, per event); and live ingest-to-applied (the same
+//!   writes again while the agent runs: wall and CPU per event until every event is applied).
 //!
 //! Results go to stdout (markdown tables) and `target/rbdj-bench/scaling.json`;
 //! `python3 benches/plot_scaling.py` turns that into `docs/bench/scaling_*.png`.
@@ -24,7 +25,9 @@
 //! Run: `cargo bench -p rbdj-benches --bench scaling` (both parts, several minutes; the 1e7
 //! windows take most of it), or `-- journal` / `-- agent` for one part. `RBDJ_SCALING_MAX`
 //! (default 1e7) caps the journal size; `RBDJ_SCALING_IMAGES` (default `1,10,100,1000`) sets the
-//! image counts.
+//! image counts; `RBDJ_SCALING_SHARDS` (> 1) puts each site on that many `MemStore`s sharded by
+//! object name (a diagnostic: `MemStore` has one lock for all objects); `RBDJ_IDLE_POLL_MAX_MS` overrides the live player's `idle_poll_age_max`
+//! (10 turns the idle backoff off: the behaviour before it existed).
 
 #![allow(
     clippy::unwrap_used,
@@ -327,6 +330,88 @@ impl ObjectStore for Counting {
     }
 }
 
+/// A diagnostic store: `MemStore`s sharded by a hash of the object name, so one object's
+/// operations do not take a lock shared with every other object (`MemStore` keeps all objects
+/// behind one `RwLock`). Same semantics per object; `list` merges the shards.
+#[derive(Debug)]
+struct Sharded(Vec<MemStore>);
+
+impl Sharded {
+    fn new(shards: usize) -> Arc<Sharded> {
+        Arc::new(Sharded(
+            (0..shards.max(1)).map(|_| MemStore::new()).collect(),
+        ))
+    }
+    fn shard(&self, oid: &str) -> &MemStore {
+        // FNV-1a.
+        let h = oid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        &self.0[(h % self.0.len() as u64) as usize]
+    }
+}
+
+impl ObjectStore for Sharded {
+    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> StoreResult<u64> {
+        self.shard(oid).append(oid, data, guard)
+    }
+    fn read(&self, oid: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        self.shard(oid).read(oid, offset, len)
+    }
+    fn stat(&self, oid: &str) -> StoreResult<ObjectStat> {
+        self.shard(oid).stat(oid)
+    }
+    fn remove(&self, oid: &str) -> StoreResult<()> {
+        self.shard(oid).remove(oid)
+    }
+    fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let mut all = Vec::new();
+        for s in &self.0 {
+            all.extend(s.list(prefix)?);
+        }
+        all.sort();
+        Ok(all)
+    }
+    fn write_full(&self, oid: &str, data: Bytes) -> StoreResult<()> {
+        self.shard(oid).write_full(oid, data)
+    }
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> StoreResult<()> {
+        self.shard(oid).write_at(oid, offset, data)
+    }
+    fn omap_get(&self, oid: &str, keys: &[&str]) -> StoreResult<BTreeMap<String, Bytes>> {
+        self.shard(oid).omap_get(oid, keys)
+    }
+    fn omap_list(
+        &self,
+        oid: &str,
+        start_after: &str,
+        prefix: &str,
+        max: usize,
+    ) -> StoreResult<Vec<(String, Bytes)>> {
+        self.shard(oid).omap_list(oid, start_after, prefix, max)
+    }
+    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> StoreResult<()> {
+        self.shard(oid).omap_apply(oid, batch)
+    }
+    fn watch(&self, oid: &str) -> StoreResult<Watch> {
+        self.shard(oid).watch(oid)
+    }
+    fn notify(&self, oid: &str, payload: Bytes) -> StoreResult<usize> {
+        self.shard(oid).notify(oid, payload)
+    }
+}
+
+/// The store of one site: a `MemStore`, or `Sharded` with `RBDJ_SCALING_SHARDS` (> 1) shards.
+fn site_store() -> Arc<dyn ObjectStore> {
+    match std::env::var("RBDJ_SCALING_SHARDS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        Some(n) if n > 1 => Sharded::new(n),
+        _ => Arc::new(MemStore::new()),
+    }
+}
+
 const BLOCK: u64 = 4096;
 const IMAGE_SIZE: u64 = 4 << 20;
 const SHAPE: JournalShape = JournalShape {
@@ -357,12 +442,44 @@ fn all_replaying(agent: &AgentHandle, n: usize) -> bool {
     st.len() == n && st.iter().all(|s| s.state == ImageState::Replaying)
 }
 
-/// Starts the agent with an applied-entry counter.
-fn start_agent(b: &Site, a: &Site, applied: &Arc<AtomicU64>) -> AgentHandle {
+/// Applied-entry count and the instants of the first and last applied entry.
+#[derive(Default)]
+struct Applied {
+    count: AtomicU64,
+    span: Mutex<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Applied {
+    fn new() -> Arc<Applied> {
+        Arc::default()
+    }
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+    fn span(&self) -> Duration {
+        match *self.span.lock() {
+            (Some(first), Some(last)) => last.duration_since(first),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// Starts the agent (default options) with an applied-entry counter.
+fn start_agent(b: &Site, a: &Site, applied: &Arc<Applied>) -> AgentHandle {
     let mut options = AgentOptions::default();
+    if let Some(ms) = std::env::var("RBDJ_IDLE_POLL_MAX_MS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        options.replayer.live.idle_poll_age_max = Duration::from_millis(ms);
+    }
     let counter = Arc::clone(applied);
     options.replayer.on_applied = Some(Arc::new(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.count.fetch_add(1, Ordering::Relaxed);
+        let mut span = counter.span.lock();
+        let now = Instant::now();
+        span.0.get_or_insert(now);
+        span.1 = Some(now);
     }));
     MirrorAgent::start(b.clone(), a.clone(), options).unwrap()
 }
@@ -391,15 +508,18 @@ struct AgentResult {
     idle_cpu_pct: f64,
     idle_reads_per_s: f64,
     idle_writes_per_s: f64,
+    ingest_wall_us: f64,
+    ingest_cpu_us: f64,
+    backlog_wall_us: f64,
+    backlog_span_us: f64,
+    backlog_cpu_us: f64,
     live_wall_us: f64,
     live_cpu_us: f64,
-    backlog_wall_us: f64,
-    backlog_cpu_us: f64,
 }
 
 fn agent_run(n: usize) -> AgentResult {
-    let remote = Counting::new(Arc::new(MemStore::new()));
-    let local = Counting::new(Arc::new(MemStore::new()));
+    let remote = Counting::new(site_store());
+    let local = Counting::new(site_store());
     let a = Site::open(Arc::clone(&remote) as Arc<dyn ObjectStore>, 1);
     let b = Site::open(Arc::clone(&local) as Arc<dyn ObjectStore>, 1);
     a.set_mirror_mode(MirrorMode::Pool).unwrap();
@@ -412,7 +532,7 @@ fn agent_run(n: usize) -> AgentResult {
     };
 
     // Bootstrap.
-    let applied = Arc::new(AtomicU64::new(0));
+    let applied = Applied::new();
     let t = Instant::now();
     let agent = start_agent(&b, &a, &applied);
     assert!(wait_until(Duration::from_secs(600), || all_replaying(
@@ -431,7 +551,8 @@ fn agent_run(n: usize) -> AgentResult {
     r.idle_reads_per_s = ((r1.0 - r0.0) + (w1.0 - w0.0)) as f64 / secs;
     r.idle_writes_per_s = ((r1.1 - r0.1) + (w1.1 - w0.1)) as f64 / secs;
 
-    // Live: writers on every image while the agent runs.
+    // Ingest alone: the agent stopped, writers on every image (this is the backlog).
+    agent.stop();
     let settings = JournalSettings {
         writethrough_until_flush: false,
         ..JournalSettings::default()
@@ -439,31 +560,32 @@ fn agent_run(n: usize) -> AgentResult {
     let writers: Vec<JournaledImage> = (0..n)
         .map(|i| a.open_journaled(&name(i), settings.clone()).unwrap())
         .collect();
-    let target = applied.load(Ordering::Relaxed) + TOTAL_EVENTS;
     let (c0, t) = (process_cpu(), Instant::now());
     write_spread(&writers);
-    assert!(wait_until(Duration::from_secs(600), || applied
-        .load(Ordering::Relaxed)
-        >= target));
+    r.ingest_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+    r.ingest_cpu_us = (process_cpu() - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+
+    // Backlog replay by a restarted agent.
+    let applied = Applied::new();
+    let (c0, t) = (process_cpu(), Instant::now());
+    let agent = start_agent(&b, &a, &applied);
+    assert!(wait_until(Duration::from_secs(900), || applied.count() >= TOTAL_EVENTS));
+    r.backlog_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+    r.backlog_cpu_us = (process_cpu() - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+    r.backlog_span_us = applied.span().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+
+    // Live: the same writes again while the agent runs, until every event is applied.
+    std::thread::sleep(Duration::from_millis(500));
+    let target = applied.count() + TOTAL_EVENTS;
+    let (c0, t) = (process_cpu(), Instant::now());
+    write_spread(&writers);
+    assert!(wait_until(Duration::from_secs(900), || applied.count() >= target));
     r.live_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
     r.live_cpu_us = (process_cpu() - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
-
-    // Backlog: written with the agent stopped, replayed by a restarted agent.
     agent.stop();
-    write_spread(&writers);
     for w in &writers {
         w.close().unwrap();
     }
-    drop(writers);
-    let applied = Arc::new(AtomicU64::new(0));
-    let (c0, t) = (process_cpu(), Instant::now());
-    let agent = start_agent(&b, &a, &applied);
-    assert!(wait_until(Duration::from_secs(600), || applied
-        .load(Ordering::Relaxed)
-        >= TOTAL_EVENTS));
-    r.backlog_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
-    r.backlog_cpu_us = (process_cpu() - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
-    agent.stop();
     r
 }
 
@@ -471,22 +593,25 @@ fn agent_part(counts: &[usize], json: &mut String) {
     println!(
         "\n## images per agent: {TOTAL_EVENTS} 4 KiB writes spread over N images (live, then backlog)"
     );
-    println!("| images | bootstrap s | idle CPU % (of one core) | idle store reads/s | idle store writes/s | live wall µs/event | live CPU µs/event | backlog wall µs/event | backlog CPU µs/event |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| images | bootstrap s | idle CPU % (of one core) | idle store reads/s | idle store writes/s | ingest alone wall / CPU µs/event | backlog replay wall (first→last) / CPU µs/event | live wall / CPU µs/event |");
+    println!("|---|---|---|---|---|---|---|---|");
     let results: Mutex<Vec<AgentResult>> = Mutex::new(Vec::new());
     for &n in counts {
         let r = agent_run(n);
         println!(
-            "| {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} ({:.1}) / {:.1} | {:.1} / {:.1} |",
             r.images,
             r.bootstrap_s,
             r.idle_cpu_pct,
             r.idle_reads_per_s,
             r.idle_writes_per_s,
-            r.live_wall_us,
-            r.live_cpu_us,
+            r.ingest_wall_us,
+            r.ingest_cpu_us,
             r.backlog_wall_us,
-            r.backlog_cpu_us
+            r.backlog_span_us,
+            r.backlog_cpu_us,
+            r.live_wall_us,
+            r.live_cpu_us
         );
         results.lock().push(r);
     }
@@ -495,22 +620,31 @@ fn agent_part(counts: &[usize], json: &mut String) {
         .iter()
         .map(|r| {
             format!(
-                "{{\"images\": {}, \"bootstrap_s\": {:.3}, \"idle_cpu_pct\": {:.2}, \"idle_reads_per_s\": {:.1}, \"idle_writes_per_s\": {:.1}, \"live_wall_us\": {:.2}, \"live_cpu_us\": {:.2}, \"backlog_wall_us\": {:.2}, \"backlog_cpu_us\": {:.2}}}",
+                "{{\"images\": {}, \"bootstrap_s\": {:.3}, \"idle_cpu_pct\": {:.2}, \"idle_reads_per_s\": {:.1}, \"idle_writes_per_s\": {:.1}, \"ingest_wall_us\": {:.2}, \"ingest_cpu_us\": {:.2}, \"backlog_wall_us\": {:.2}, \"backlog_span_us\": {:.2}, \"backlog_cpu_us\": {:.2}, \"live_wall_us\": {:.2}, \"live_cpu_us\": {:.2}}}",
                 r.images,
                 r.bootstrap_s,
                 r.idle_cpu_pct,
                 r.idle_reads_per_s,
                 r.idle_writes_per_s,
-                r.live_wall_us,
-                r.live_cpu_us,
+                r.ingest_wall_us,
+                r.ingest_cpu_us,
                 r.backlog_wall_us,
-                r.backlog_cpu_us
+                r.backlog_span_us,
+                r.backlog_cpu_us,
+                r.live_wall_us,
+                r.live_cpu_us
             )
         })
         .collect();
+    let variant = format!(
+        "idle_poll_age_max {}, {}",
+        std::env::var("RBDJ_IDLE_POLL_MAX_MS").map_or("default".into(), |v| format!("{v} ms")),
+        std::env::var("RBDJ_SCALING_SHARDS")
+            .map_or("MemStore".into(), |v| format!("{v} MemStore shards"))
+    );
     let _ = write!(
         json,
-        "\"agent\": {{\"total_events\": {TOTAL_EVENTS}, \"io_bytes\": {BLOCK}, \"rows\": [{}]}}",
+        "\"agent\": {{\"variant\": \"{variant}\", \"total_events\": {TOTAL_EVENTS}, \"io_bytes\": {BLOCK}, \"rows\": [{}]}}",
         rows.join(", ")
     );
 }
