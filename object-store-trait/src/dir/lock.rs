@@ -7,6 +7,11 @@
 //! lock (which belongs to the open file description, not to a thread) is taken and released by
 //! exactly one owner at a time. The `parking_lot` mutex inside is only held to update the state,
 //! never across I/O or the blocking `flock` call.
+//!
+//! A writer that releases a stripe while another thread of this process waits to write hands the
+//! held `flock` over instead of unlocking it (the waiter then skips its own `flock` call), at
+//! most [`MAX_HANDOFFS`] times in a row; then the file lock is released and taken again, so that
+//! writers in other processes get their turn.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -17,6 +22,9 @@ use crate::{Result, StoreError};
 
 /// Number of lock stripes (and lock files).
 pub(crate) const STRIPES: usize = 64;
+
+/// Consecutive in-process handovers of an exclusive `flock` before it is released once.
+pub(crate) const MAX_HANDOFFS: u32 = 8;
 
 /// The stripe an object id maps to; stable across processes and versions.
 pub(crate) fn stripe_of(oid: &str) -> usize {
@@ -33,12 +41,16 @@ enum Mode {
     Shared(usize),
     /// One thread holds the stripe; the file lock is held exclusively.
     Exclusive,
+    /// The last exclusive holder left the file lock held for a waiting in-process writer.
+    Handoff,
 }
 
 #[derive(Debug)]
 struct State {
     mode: Mode,
     writers_waiting: usize,
+    /// Handovers since the file lock was last taken.
+    handoffs: u32,
 }
 
 #[derive(Debug)]
@@ -79,6 +91,7 @@ impl StripeLocks {
                 state: Mutex::new(State {
                     mode: Mode::Idle,
                     writers_waiting: 0,
+                    handoffs: 0,
                 }),
                 cv: Condvar::new(),
             });
@@ -97,10 +110,23 @@ impl StripeLocks {
         let stripe = self.stripe(index)?;
         let mut state = stripe.state.lock();
         state.writers_waiting += 1;
-        while state.mode != Mode::Idle {
-            stripe.cv.wait(&mut state);
+        loop {
+            match state.mode {
+                Mode::Idle => break,
+                Mode::Handoff => {
+                    // The previous writer left the file lock held for us.
+                    state.writers_waiting -= 1;
+                    state.mode = Mode::Exclusive;
+                    return Ok(StripeGuard {
+                        stripe,
+                        exclusive: true,
+                    });
+                }
+                _ => stripe.cv.wait(&mut state),
+            }
         }
         state.writers_waiting -= 1;
+        state.handoffs = 0;
         state.mode = Mode::Transition;
         drop(state);
         let locked = stripe.file.lock();
@@ -178,6 +204,11 @@ impl Drop for StripeGuard<'_> {
                     return;
                 }
             }
+        } else if state.writers_waiting > 0 && state.handoffs < MAX_HANDOFFS {
+            state.handoffs += 1;
+            state.mode = Mode::Handoff;
+            stripe.cv.notify_all();
+            return;
         }
         state.mode = Mode::Transition;
         drop(state);

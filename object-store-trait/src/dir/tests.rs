@@ -139,3 +139,37 @@ fn format_is_created_once_and_never_overwritten() {
     // A directory whose only entry is a FORMAT another opener just wrote is not foreign.
     refuse_foreign_directory(tmp.path()).unwrap();
 }
+
+#[test]
+fn handed_over_stripes_still_exclude_other_processes() {
+    // Four threads of one "process" hand the stripe's flock to each other; a second handle
+    // (own lock table, so its own flock, like another process) appends at the same time. Every
+    // record must come back whole and where its append said (oracle: self-describing records).
+    let tmp = tempfile::tempdir().unwrap();
+    let a = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    let b = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    let record = |writer: u8, seq: u8| vec![writer, seq, writer ^ seq, 0xAA, writer, seq];
+    let placed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for (writer, store) in [(0u8, &a), (1, &a), (2, &a), (3, &a), (4, &b), (5, &b)] {
+            let placed = &placed;
+            s.spawn(move || {
+                for seq in 0..60u8 {
+                    let rec = record(writer, seq);
+                    let at = store
+                        .append("shared", &[Bytes::from(rec.clone())], &AppendGuard::none())
+                        .unwrap();
+                    placed.lock().push((at, rec));
+                }
+            });
+        }
+    });
+    let all = b.read_all("shared").unwrap();
+    let mut placed = placed.into_inner();
+    assert_eq!(all.len(), placed.len() * 6);
+    placed.sort();
+    for (i, (at, rec)) in placed.iter().enumerate() {
+        assert_eq!(*at, i as u64 * 6, "appends overlap or leave gaps");
+        assert_eq!(&all[*at as usize..*at as usize + 6], &rec[..]);
+    }
+}
