@@ -18,8 +18,8 @@
 //!   notification) doubles the interval, up to [`LiveOptions::idle_poll_age_max`]; the next
 //!   entry or notification resets it to `poll_age`. While entries flow the player re-reads every
 //!   `poll_age`; an idle journal costs a wake-up per `idle_poll_age_max` instead of per
-//!   `poll_age` (with one agent mirroring 1000 idle images, 100 wake-ups per second each kept
-//!   both cores of the benchmark machine busy: `docs/bench/scaling.md`).
+//!   `poll_age` (one agent mirroring 100 idle images spent a third of a core on 100 wake-ups
+//!   per second each; with the backoff, 5 %: `docs/bench/scaling.md`).
 //! * On each wake it re-reads the header's `active_set` ([`Player::refresh`]) and asks whether a
 //!   tag newer than the active one exists ([`Player::mark_newer_tag_exists`]), so an epoch that
 //!   ended without more entries at the current offset is finished (§10.4 step 3).
