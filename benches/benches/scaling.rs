@@ -22,8 +22,8 @@
 //! Results go to stdout (markdown tables) and `target/rbdj-bench/scaling.json`;
 //! `python3 benches/plot_scaling.py` turns that into `docs/bench/scaling_*.png`.
 //!
-//! Run: `cargo bench -p rbdj-benches --bench scaling` (both parts, several minutes; the 1e7
-//! windows take most of it), or `-- journal` / `-- agent` for one part. `RBDJ_SCALING_MAX`
+//! Run: `cargo bench -p rbdj-benches --bench scaling` (both parts, about 8–10 minutes: the 1e7
+//! journals about 3, the 1000-image live phase on one `MemStore` about 4), or `-- journal` / `-- agent` for one part. `RBDJ_SCALING_MAX`
 //! (default 1e7) caps the journal size; `RBDJ_SCALING_IMAGES` (default `1,10,100,1000`) sets the
 //! image counts; `RBDJ_SCALING_SHARDS` (> 1) puts each site on that many `MemStore`s sharded by
 //! object name (a diagnostic: `MemStore` has one lock for all objects); `RBDJ_IDLE_POLL_MAX_MS` overrides the live player's `idle_poll_age_max`
