@@ -307,11 +307,18 @@ impl Replayer {
                 return Ok(Some(end));
             }
         }
+        let event = EventEntry::from_bytes(re.entry.data.clone())?;
+        // A role marker carries no data: if it is the last entry the image sync may have
+        // copied, the replica is consistent before the tag change makes its role visible.
+        if matches!(event.event, Event::DemotePromote)
+            && self.mark.is_some_and(|m| m.passed_by((tag_tid, entry_tid)))
+        {
+            self.reach_consistency()?;
+        }
         if self.remote_tag != Some(tag_tid) {
             demoted = self.change_tag(tag_tid)?;
             self.remote_tag = Some(tag_tid);
         }
-        let event = EventEntry::from_bytes(re.entry.data.clone())?;
         self.wait_for_delay(&event, stop)?;
         if stop.load(Ordering::Relaxed) {
             return Ok(Some(ReplayEnd::Stopped));

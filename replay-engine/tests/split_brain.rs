@@ -44,6 +44,13 @@ fn forced_promotion_then_writes_is_split_brain() {
         &expected,
         Duration::from_secs(10)
     ));
+    // Promotion needs a consistent replica (its image sync and catch-up done).
+    assert!(wait_state(
+        &agent_b,
+        "vol",
+        ImageState::Replaying,
+        Duration::from_secs(10)
+    ));
 
     // Disaster recovery drill: B is force-promoted while A is still primary; both write.
     change_role(&b, "vol", RoleChange::ForcePromote).unwrap();
