@@ -85,12 +85,28 @@ impl Object {
     }
 }
 
+/// Objects are spread over this many independently locked maps by a hash of their name, so
+/// writers of different objects (splay objects, many images' journals) do not queue on one
+/// lock.
+const SHARDS: usize = 64;
+
+type Shard = RwLock<BTreeMap<String, Object>>;
+
 /// An in-process object store: fast, for tests and embedding. Durable for the life of the
 /// process; [`MemStore::snapshot`] and [`MemStore::from_snapshot`] copy its whole state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemStore {
-    objects: RwLock<BTreeMap<String, Object>>,
+    shards: [Shard; SHARDS],
     watches: WatchRegistry,
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        MemStore {
+            shards: std::array::from_fn(|_| Shard::default()),
+            watches: WatchRegistry::new(),
+        }
+    }
 }
 
 /// A point-in-time copy of a [`MemStore`]'s objects: `oid -> (data, omap)`.
@@ -104,40 +120,45 @@ impl MemStore {
 
     /// Copies every object's data and omap.
     pub fn snapshot(&self) -> MemSnapshot {
-        self.objects
-            .read()
-            .iter()
-            .map(|(oid, obj)| (oid.clone(), (obj.read(0, obj.size), obj.omap.clone())))
-            .collect()
+        let mut out = MemSnapshot::new();
+        for shard in &self.shards {
+            for (oid, obj) in shard.read().iter() {
+                out.insert(oid.clone(), (obj.read(0, obj.size), obj.omap.clone()));
+            }
+        }
+        out
     }
 
     /// A store holding exactly the objects of `snapshot`.
     pub fn from_snapshot(snapshot: MemSnapshot) -> Self {
-        let objects = snapshot
-            .into_iter()
-            .map(|(oid, (data, omap))| {
-                let size = data.len() as u64;
-                (
-                    oid,
-                    Object {
-                        chunks: vec![data],
-                        size,
-                        omap,
-                    },
-                )
-            })
-            .collect();
-        MemStore {
-            objects: RwLock::new(objects),
-            watches: WatchRegistry::new(),
+        let store = MemStore::default();
+        for (oid, (data, omap)) in snapshot {
+            let size = data.len() as u64;
+            let obj = Object {
+                chunks: vec![data],
+                size,
+                omap,
+            };
+            store.shard(&oid).write().insert(oid, obj);
         }
+        store
+    }
+
+    /// The map holding `oid` (FNV-1a of the name).
+    fn shard(&self, oid: &str) -> &Shard {
+        let hash = oid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        // In bounds: the index is a remainder modulo the array's length.
+        #[allow(clippy::indexing_slicing)]
+        &self.shards[(hash % SHARDS as u64) as usize]
     }
 }
 
 impl ObjectStore for MemStore {
     fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
         validate_oid(oid)?;
-        let mut objects = self.objects.write();
+        let mut objects = self.shard(oid).write();
         let empty = Object::default();
         let current = objects.get(oid).unwrap_or(&empty);
         if let Some(soft_max) = guard.soft_max_size {
@@ -160,7 +181,7 @@ impl ObjectStore for MemStore {
 
     fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
         validate_oid(oid)?;
-        let objects = self.objects.read();
+        let objects = self.shard(oid).read();
         let obj = objects.get(oid).ok_or_else(|| StoreError::NotFound {
             oid: oid.to_owned(),
         })?;
@@ -169,7 +190,7 @@ impl ObjectStore for MemStore {
 
     fn stat(&self, oid: &str) -> Result<ObjectStat> {
         validate_oid(oid)?;
-        let objects = self.objects.read();
+        let objects = self.shard(oid).read();
         let obj = objects.get(oid).ok_or_else(|| StoreError::NotFound {
             oid: oid.to_owned(),
         })?;
@@ -178,7 +199,7 @@ impl ObjectStore for MemStore {
 
     fn remove(&self, oid: &str) -> Result<()> {
         validate_oid(oid)?;
-        match self.objects.write().remove(oid) {
+        match self.shard(oid).write().remove(oid) {
             Some(_) => Ok(()),
             None => Err(StoreError::NotFound {
                 oid: oid.to_owned(),
@@ -187,17 +208,23 @@ impl ObjectStore for MemStore {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let objects = self.objects.read();
-        Ok(objects
-            .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect())
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let objects = shard.read();
+            out.extend(
+                objects
+                    .range(prefix.to_owned()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        out.sort_unstable();
+        Ok(out)
     }
 
     fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
-        let mut objects = self.objects.write();
+        let mut objects = self.shard(oid).write();
         let obj = objects.entry(oid.to_owned()).or_default();
         obj.size = data.len() as u64;
         obj.chunks = vec![data];
@@ -209,7 +236,7 @@ impl ObjectStore for MemStore {
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
-        let mut objects = self.objects.write();
+        let mut objects = self.shard(oid).write();
         let obj = objects.entry(oid.to_owned()).or_default();
         obj.write_at(offset, end, data);
         Ok(())
@@ -217,7 +244,7 @@ impl ObjectStore for MemStore {
 
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         validate_oid(oid)?;
-        let objects = self.objects.read();
+        let objects = self.shard(oid).read();
         let Some(obj) = objects.get(oid) else {
             return Ok(BTreeMap::new());
         };
@@ -235,7 +262,7 @@ impl ObjectStore for MemStore {
         max: usize,
     ) -> Result<Vec<(String, Bytes)>> {
         validate_oid(oid)?;
-        let objects = self.objects.read();
+        let objects = self.shard(oid).read();
         Ok(objects
             .get(oid)
             .map(|obj| list_range(&obj.omap, start_after, prefix, max))
@@ -244,7 +271,7 @@ impl ObjectStore for MemStore {
 
     fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
         validate_oid(oid)?;
-        let mut objects = self.objects.write();
+        let mut objects = self.shard(oid).write();
         let empty = BTreeMap::new();
         let current = objects.get(oid).map_or(&empty, |o| &o.omap);
         check_guards(oid, current, &batch.guards)?;
