@@ -15,8 +15,10 @@
 //! Memory: a slab stays allocated while any entry in it is alive, so one long-lived entry keeps
 //! up to `SLAB_BYTES` alive. The pool keeps at most `POOL_SLABS` retired slabs (in use or
 //! free); beyond that the oldest handle is dropped (its memory is freed with its last entry).
-//! So at most `POOL_SLABS * SLAB_BYTES` (256 MiB) of free slabs stay mapped for reuse after a
-//! trim. Entries larger than `LARGE_ENTRY` get their own allocation.
+//! So after a trim, free slabs up to the high-water mark of live entries stay mapped for reuse,
+//! at most `POOL_SLABS * SLAB_BYTES` (512 MiB, process-wide): enough for a trimmed journal at
+//! the default layout (two object sets of 4 × 16 MiB in flight between trims) to reuse warm
+//! memory. Entries larger than `LARGE_ENTRY` get their own allocation.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -29,7 +31,7 @@ pub(crate) const SLAB_BYTES: usize = 1 << 20;
 /// Entries above this size are allocated on their own.
 const LARGE_ENTRY: usize = SLAB_BYTES / 4;
 /// Retired slab handles kept for reuse (process-wide).
-const POOL_SLABS: usize = 256;
+const POOL_SLABS: usize = 512;
 /// Retired slabs looked at per slab change (most free ones are found at the front: journals
 /// are trimmed oldest first).
 const SCAN: usize = 64;
