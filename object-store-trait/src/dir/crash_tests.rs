@@ -68,7 +68,9 @@ impl Recovery {
 }
 
 fn random_batch(rng: &mut SmallRng) -> Vec<Bytes> {
-    let len = if rng.gen_ratio(1, 8) {
+    let len = if rng.gen_ratio(1, 32) {
+        rng.gen_range(130_000..140_000) // large: extends the file without zero-filling
+    } else if rng.gen_ratio(1, 8) {
         rng.gen_range(20_000..90_000) // crosses preallocation steps
     } else {
         rng.gen_range(1..700)

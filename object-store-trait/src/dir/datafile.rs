@@ -65,6 +65,12 @@ const MAGIC: &[u8; 8] = b"RBDJSIZE";
 const FLAG_RETIRED: u32 = 1;
 /// Smallest step by which an append grows the preallocated space.
 const MIN_GROW: u64 = 64 * 1024;
+/// Appends zero-fill ahead only while the file's recent appends average at most this many bytes.
+/// Zero-filling writes every appended byte twice (zeros, then data); for large appends that costs
+/// more than the one metadata commit per append it saves. Measured with a paired append loop:
+/// 4 KiB and 64 KiB appends gained (1.7x, 1.1-1.4x of a plain append loop), 1 MiB appends lost
+/// (0.6x), and a recorder alternating 16 KiB and ~250 KiB appends lost (0.4-0.5x).
+const PREALLOC_AVG_MAX: u64 = 64 * 1024;
 static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
 
 /// One size record.
@@ -206,6 +212,8 @@ pub(super) struct DataFile {
     accepted_retired: Option<u64>,
     /// Length of the file as last seen or set by this process (files never shrink).
     phys_len: AtomicU64,
+    /// Moving average of this process's append lengths to the file (weight 1/4 per append).
+    avg_append: AtomicU64,
 }
 
 fn corrupt(oid: &str, detail: impl Into<String>) -> StoreError {
@@ -234,6 +242,7 @@ impl DataFile {
                     distrusted,
                     accepted_retired: record.retired.then_some(record.seq),
                     phys_len: AtomicU64::new(phys),
+                    avg_append: AtomicU64::new(0),
                 }));
             }
             // Only the newest record may be a torn append; the one before it was durable.
@@ -322,7 +331,7 @@ impl DataFile {
             retired: false,
         };
         let written = self
-            .grow_past(DATA_START + new_size, size, prealloc_max)
+            .grow_past(DATA_START + new_size, len, size, prealloc_max)
             .and_then(|()| pwrite_all_vectored(&self.file, data, DATA_START + size))
             .and_then(|()| self.put_record(snap, &record))
             .and_then(|()| self.sync(sync));
@@ -334,11 +343,19 @@ impl DataFile {
         Ok(())
     }
 
-    /// Before a write that ends at file offset `end`: unless the file already reaches that far,
-    /// zero-fills a step past `end` that grows with the object (`size`) up to `prealloc_max`, so
-    /// that the next writes land in allocated blocks. With `prealloc_max` 0 it does nothing.
-    fn grow_past(&self, end: u64, size: u64, prealloc_max: u64) -> io::Result<()> {
-        if prealloc_max == 0 || end <= self.phys_len.load(Ordering::Relaxed) {
+    /// Before an append of `len` bytes that ends at file offset `end`: unless the file already
+    /// reaches that far, zero-fills a step past `end` that grows with the object (`size`) up to
+    /// `prealloc_max`, so that the next appends land in allocated blocks. It does nothing with
+    /// `prealloc_max` 0 or while recent appends average more than [`PREALLOC_AVG_MAX`] bytes.
+    /// Caller holds the stripe exclusively.
+    fn grow_past(&self, end: u64, len: u64, size: u64, prealloc_max: u64) -> io::Result<()> {
+        let avg = self.avg_append.load(Ordering::Relaxed);
+        let avg = avg.saturating_mul(3).saturating_add(len) / 4;
+        self.avg_append.store(avg, Ordering::Relaxed);
+        if prealloc_max == 0
+            || avg > PREALLOC_AVG_MAX
+            || end <= self.phys_len.load(Ordering::Relaxed)
+        {
             return Ok(());
         }
         // Another process may have grown the file since this one last looked.

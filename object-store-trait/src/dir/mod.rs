@@ -66,7 +66,9 @@ pub enum SyncPolicy {
     #[default]
     Data,
     /// Never sync: mutations are atomic and visible to other processes, but a machine crash can
-    /// lose acknowledged ones. For benchmarks and throwaway stores only.
+    /// lose acknowledged ones, and can leave an object whose data file has no size record that
+    /// matches its bytes (reported as [`StoreError::Corrupt`]). For benchmarks and throwaway
+    /// stores only.
     None,
 }
 
@@ -86,7 +88,9 @@ pub struct DirStoreOptions {
     /// Largest step, in bytes, by which an append zero-fills space ahead of the object's end, so
     /// that later appends overwrite allocated blocks and their `fdatasync` commits no file-system
     /// metadata. The step grows with the object (its size, at least 64 KiB) up to this value.
-    /// `0` turns preallocation off. Default: 4 MiB.
+    /// No zero-filling while the object's recent appends average more than 64 KiB (writing every
+    /// byte twice would cost more than the metadata commits it saves). `0` turns preallocation
+    /// off. Default: 1 MiB.
     pub preallocate_max_bytes: u64,
     /// Data files kept open per store directory and process (least recently used ones are
     /// closed). Taken from the options of the first handle that opens the directory in this
@@ -101,7 +105,7 @@ impl Default for DirStoreOptions {
             mmap_reads: true,
             mmap_threshold_bytes: 256 * 1024,
             create: true,
-            preallocate_max_bytes: 4 << 20,
+            preallocate_max_bytes: 1 << 20,
             open_files: 64,
         }
     }
