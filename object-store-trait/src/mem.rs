@@ -26,6 +26,9 @@ impl Object {
     /// Replaces bytes `[offset, end)` with `data`, zero-filling a gap past the end. Chunks
     /// outside the range are kept as zero-copy slices.
     fn write_at(&mut self, offset: u64, end: u64, data: Bytes) {
+        if self.overwrite_in_place(offset, end, &data) {
+            return;
+        }
         let mut head = Vec::with_capacity(self.chunks.len() + 3);
         let mut tail = Vec::new();
         let mut pos = 0u64;
@@ -51,6 +54,37 @@ impl Object {
             let whole = self.read(0, self.size);
             self.chunks = vec![whole];
         }
+    }
+
+    /// Overwrites `[offset, end)` inside one chunk that nothing else references (no reader
+    /// holds a slice of it), without reshaping the chunk list. Returns whether it did.
+    fn overwrite_in_place(&mut self, offset: u64, end: u64, data: &Bytes) -> bool {
+        let mut pos = 0u64;
+        for chunk in &mut self.chunks {
+            let chunk_end = pos + chunk.len() as u64;
+            if offset >= pos && end <= chunk_end {
+                let taken = std::mem::take(chunk);
+                match taken.try_into_mut() {
+                    Ok(mut owned) => {
+                        let from = (offset - pos) as usize;
+                        if let Some(dst) = owned.get_mut(from..from + data.len()) {
+                            dst.copy_from_slice(data);
+                        }
+                        *chunk = owned.freeze();
+                        return true;
+                    }
+                    Err(shared) => {
+                        *chunk = shared;
+                        return false;
+                    }
+                }
+            }
+            if chunk_end > offset {
+                return false;
+            }
+            pos = chunk_end;
+        }
+        false
     }
 
     fn read(&self, offset: u64, len: u64) -> Bytes {
@@ -291,5 +325,48 @@ impl ObjectStore for MemStore {
     fn notify(&self, oid: &str, payload: Bytes) -> Result<usize> {
         validate_oid(oid)?;
         Ok(self.watches.notify(oid, payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// Oracle: a plain byte vector. Overwrites go in place when nothing else holds the chunk,
+    /// and never change bytes a reader already holds.
+    #[test]
+    fn overwrites_in_place_never_touch_bytes_a_reader_holds() {
+        let store = MemStore::new();
+        let mut model = vec![7u8; 1 << 16];
+        store.write_full("o", Bytes::from(model.clone())).unwrap();
+        for i in 0..200u64 {
+            let off = (i * 4099) % ((1 << 16) - 512);
+            let data = Bytes::from(vec![i as u8; 512]);
+            let held = store.read("o", 0, 1 << 16).unwrap();
+            let before = model.clone();
+            store.write_at("o", off, data.clone()).unwrap();
+            model[off as usize..off as usize + 512].copy_from_slice(&data);
+            assert_eq!(held, Bytes::from(before), "write {i} changed a held read");
+            drop(held);
+            assert_eq!(
+                store.read("o", 0, 1 << 16).unwrap(),
+                Bytes::from(model.clone())
+            );
+        }
+        // Nothing held: a one-chunk object stays one chunk however many overwrites it takes.
+        store.write_full("o", Bytes::from(model.clone())).unwrap();
+        for i in 0..500u64 {
+            store
+                .write_at("o", (i * 131) % 60_000, Bytes::from(vec![1u8; 100]))
+                .unwrap();
+            model[((i * 131) % 60_000) as usize..((i * 131) % 60_000) as usize + 100].fill(1);
+        }
+        let shard = store.shard("o").read();
+        let chunks = shard.get("o").unwrap().chunks.len();
+        drop(shard);
+        assert_eq!(chunks, 1);
+        assert_eq!(store.read("o", 0, 1 << 16).unwrap(), Bytes::from(model));
     }
 }
