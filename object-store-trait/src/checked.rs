@@ -117,4 +117,8 @@ impl<S: ObjectStore> ObjectStore for Checked<S> {
     fn notify_crosses_processes(&self) -> bool {
         self.inner.notify_crosses_processes()
     }
+
+    fn notify_is_cheap(&self) -> bool {
+        self.inner.notify_is_cheap()
+    }
 }

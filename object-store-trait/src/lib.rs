@@ -186,6 +186,13 @@ pub trait ObjectStore: Send + Sync + Debug + 'static {
     fn notify_crosses_processes(&self) -> bool {
         false
     }
+
+    /// Whether a notification costs no more than an in-process call (no network round trip),
+    /// so a writer may notify after every append and spare its readers a poll interval of
+    /// lag. Defaults to `true`; a networked store (RADOS) says `false`.
+    fn notify_is_cheap(&self) -> bool {
+        true
+    }
 }
 
 impl<S: ObjectStore + ?Sized> ObjectStore for Arc<S> {
@@ -233,6 +240,9 @@ impl<S: ObjectStore + ?Sized> ObjectStore for Arc<S> {
     }
     fn notify_crosses_processes(&self) -> bool {
         (**self).notify_crosses_processes()
+    }
+    fn notify_is_cheap(&self) -> bool {
+        (**self).notify_is_cheap()
     }
 }
 

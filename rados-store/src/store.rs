@@ -602,4 +602,9 @@ impl ObjectStore for RadosStore {
     fn notify_crosses_processes(&self) -> bool {
         true
     }
+
+    /// A notify is a round trip to the OSD that waits for every watcher's ack.
+    fn notify_is_cheap(&self) -> bool {
+        false
+    }
 }
