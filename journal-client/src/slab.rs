@@ -32,9 +32,6 @@ pub(crate) const SLAB_BYTES: usize = 1 << 20;
 const LARGE_ENTRY: usize = SLAB_BYTES / 4;
 /// Retired slab handles kept for reuse (process-wide).
 const POOL_SLABS: usize = 512;
-/// Retired slabs looked at per slab change (most free ones are found at the front: journals
-/// are trimmed oldest first).
-const SCAN: usize = 64;
 
 /// Retired slabs, oldest first.
 static POOL: Mutex<VecDeque<BytesMut>> = Mutex::new(VecDeque::new());
@@ -71,8 +68,9 @@ fn next_slab(old: BytesMut) -> BytesMut {
             pool.pop_front();
         }
     }
-    let scan = pool.len().min(SCAN);
-    for _ in 0..scan {
+    // Look at every retired slab once (one atomic load each, once per MiB of entries): free
+    // ones anywhere in the ring are found, not only those near the front.
+    for _ in 0..pool.len() {
         let Some(mut slab) = pool.pop_front() else {
             break;
         };
