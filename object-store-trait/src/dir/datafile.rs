@@ -230,6 +230,20 @@ impl DataFile {
         let file = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // A store on read-only media (or files this user may not write) can still be read;
+            // mutations then fail on their first write.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                match File::open(path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io_err(e)),
+                }
+            }
             Err(e) => return Err(io_err(e)),
         };
         let phys = file.metadata().map_err(io_err)?.len();

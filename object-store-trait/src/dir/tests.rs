@@ -173,3 +173,18 @@ fn handed_over_stripes_still_exclude_other_processes() {
         assert_eq!(&all[*at as usize..*at as usize + 6], &rec[..]);
     }
 }
+
+#[test]
+fn read_only_data_files_can_still_be_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    open(tmp.path())
+        .append("o", &[Bytes::from_static(b"kept")], &AppendGuard::none())
+        .unwrap();
+    let data = tmp.path().join("objects/o/data");
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o444)).unwrap();
+    // A fresh handle (nothing cached) opens the file without write access.
+    let store = open(tmp.path());
+    assert_eq!(store.read_all("o").unwrap(), &b"kept"[..]);
+    assert_eq!(store.stat("o").unwrap().size, 4);
+}
