@@ -1,6 +1,6 @@
 //! DirStore crash safety: damage made outside the store API (torn temporary files, truncated or
-//! flipped omap files, garbage data tails, leftovers of interrupted creations) and a writer process
-//! killed mid-stream. Oracle: what the store acknowledged before the damage or the kill.
+//! flipped omap files, garbage after an object's end, leftovers of interrupted creations) and a
+//! writer process killed mid-stream. Oracle: what the store acknowledged before the damage or the kill.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -147,25 +148,29 @@ fn garbage_data_tail_keeps_every_acknowledged_byte() {
         model.extend_from_slice(&batch);
     }
     drop(store);
-    // A writer that died mid-append leaves unacknowledged bytes at the end of the file.
-    OpenOptions::new()
-        .append(true)
+    // A writer that died mid-append leaves unacknowledged bytes right after the object's end
+    // (file offset 4096 + size in format 2, see docs/object-store.md), and possibly more at the
+    // end of the file.
+    let file = OpenOptions::new()
+        .write(true)
         .open(tmp.path().join("objects/d/data"))
-        .unwrap()
-        .write_all(b"\xde\xad torn")
         .unwrap();
+    file.write_all_at(b"\xde\xad torn", 4096 + model.len() as u64)
+        .unwrap();
+    let end = file.metadata().unwrap().len();
+    file.write_all_at(b"more garbage", end).unwrap();
+    drop(file);
     let store = open(tmp.path());
-    let data = store.read_all("d").unwrap();
-    assert_eq!(
-        &data[..model.len()],
-        &model[..],
-        "acknowledged bytes changed"
-    );
-    // New appends land after the torn tail, whole.
+    // Only acknowledged bytes are object data.
+    assert_eq!(store.read_all("d").unwrap(), &model[..]);
+    assert_eq!(store.stat("d").unwrap().size, model.len() as u64);
+    // The next append overwrites the torn bytes.
     let off = store
         .append("d", &[Bytes::from_static(b"next")], &AppendGuard::none())
         .unwrap();
-    assert_eq!(store.read("d", off, 4).unwrap(), &b"next"[..]);
+    assert_eq!(off, model.len() as u64);
+    model.extend_from_slice(b"next");
+    assert_eq!(store.read_all("d").unwrap(), &model[..]);
 }
 
 #[test]
