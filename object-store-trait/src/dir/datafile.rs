@@ -402,7 +402,9 @@ impl DataFile {
     ///
     /// When bytes below the current size change while the current record certifies some of
     /// them, a record that certifies nothing is made durable first, so that a crash in the
-    /// middle cannot make the reader distrust (and drop) acknowledged bytes.
+    /// middle cannot make the reader distrust (and drop) acknowledged bytes. A write that grows
+    /// the object syncs its bytes before it records the new size (two syncs), so records written
+    /// here never certify bytes.
     pub(super) fn write_in_place(
         &self,
         snap: &Snapshot,
@@ -454,26 +456,15 @@ impl DataFile {
         }
         self.file.write_all_at(data, DATA_START + offset)?;
         self.phys_len.fetch_max(DATA_START + end, Ordering::Relaxed);
+        self.sync(sync)?;
         if end > size {
-            let mut crc = 0u32;
-            let mut gap = offset.saturating_sub(size);
-            while gap > 0 {
-                let n = gap.min(ZEROS.len() as u64) as usize;
-                crc = crc32c::crc32c_append(crc, ZEROS.get(..n).unwrap_or_default());
-                gap -= n as u64;
-            }
-            let skip = usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX);
-            crc = crc32c::crc32c_append(crc, data.get(skip..).unwrap_or_default());
-            let record = SizeRecord {
-                seq: snap.header.next_seq(),
-                size: end,
-                check_start: size,
-                check_crc: crc,
-                retired: false,
-            };
-            self.put_record(snap, &record)?;
+            // The new bytes are durable now, so the record certifies nothing and no opener ever
+            // has to read (possibly megabytes of) them back to check it; an image object written
+            // at random offsets would otherwise be checked at every reopen.
+            self.put_record(snap, &SizeRecord::unchecked(snap.header.next_seq(), end))?;
+            self.sync(sync)?;
         }
-        self.sync(sync)
+        Ok(())
     }
 
     /// Marks the file retired (see the module docs). Caller holds the stripe exclusively and
