@@ -319,3 +319,33 @@ fn open_file_cache_is_bounded() {
         assert_eq!(store.read_all(&format!("o{i}")).unwrap(), &want[..]);
     }
 }
+
+#[test]
+fn failed_append_over_a_torn_one_stays_invisible() {
+    let work = tempfile::tempdir().unwrap();
+    let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
+    store
+        .append("o", &[Bytes::from_static(b"first")], &AppendGuard::none())
+        .unwrap();
+    let batch = Bytes::from((0..100u8).map(|i| i ^ 0x5a).collect::<Vec<u8>>());
+    store
+        .append("o", std::slice::from_ref(&batch), &AppendGuard::none())
+        .unwrap();
+    // A crash persisted the append's size record but not its bytes (4096 = start of object data).
+    let mut crashed = fs::read(work.path().join("objects/o/data")).unwrap();
+    crashed[4096 + 5..4096 + 105].fill(0);
+    let recovery = Recovery::new();
+    let recovered = recovery.open(&crashed);
+    assert_eq!(recovered.read_all("o").unwrap(), &b"first"[..]);
+    // The same append again, failing after all its bytes reached the file: its error must leave
+    // no record behind that those bytes would now satisfy.
+    super::fsutil::FAIL_WRITE_AFTER.with(|f| f.set(Some(100)));
+    let err = recovered
+        .append("o", std::slice::from_ref(&batch), &AppendGuard::none())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    assert_eq!(recovered.read_all("o").unwrap(), &b"first"[..]);
+    drop(recovered);
+    let reopened = DirStore::open(recovery.dir.path(), DirStoreOptions::unsynced()).unwrap();
+    assert_eq!(reopened.read_all("o").unwrap(), &b"first"[..]);
+}

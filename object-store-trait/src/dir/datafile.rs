@@ -299,13 +299,14 @@ impl DataFile {
         self.file.write_all_at(&record.encode(), other)
     }
 
-    /// Puts the other slot back as it was in `snap` (after a failed mutation).
+    /// Puts the other slot back as it was in `snap` (after a failed mutation). A distrusted
+    /// record is cleared instead: the failed write may have left bytes that it would match.
     fn restore_other_slot(&self, snap: &Snapshot) {
         let other = 1 - snap.slot.min(1);
         let offset = SLOT_OFFSETS.get(other).copied().unwrap_or(0);
         let bytes = match snap.header.slots.get(other).copied().flatten() {
-            Some(old) => old.encode(),
-            None => [0u8; RECORD_LEN],
+            Some(old) if Some(old.seq) != self.distrusted => old.encode(),
+            _ => [0u8; RECORD_LEN],
         };
         let _ = self.file.write_all_at(&bytes, offset);
     }
