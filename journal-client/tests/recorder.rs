@@ -227,6 +227,59 @@ fn overflow_from_the_store_moves_to_the_next_set() {
 }
 
 #[test]
+fn a_waiter_on_a_slow_store_hands_the_other_objects_to_their_workers() {
+    // One writer, one request of four entries (four objects), on a store whose appends take
+    // 200 us: while the waiter's own append to object 0 is held, the entries of objects 1-3
+    // reach the store (their workers send them concurrently), and the request completes once
+    // object 0 is released. Every entry lands once, at its splay offset, in tid order.
+    let store = Arc::new(GateStore::new());
+    store.append_latency_us.store(200, Ordering::SeqCst);
+    let (hook, _) = recording_hook();
+    let rec = Arc::new(Recorder::start(store.clone(), config(24, 4, 2), tracker(4), hook).unwrap());
+    // Teach the recorder that appends are slow (and claim all four objects).
+    for i in 0..8u64 {
+        rec.append(payload(i, 50)).unwrap().wait().unwrap();
+    }
+    let oid = |n: u64| journal_core::layout::data_oid(3, "img", n);
+    store.hold(&oid(0));
+    let futures: Vec<_> = (8..12u64)
+        .map(|i| rec.append(payload(i, 50)).unwrap())
+        .collect();
+    let last = futures.last().unwrap().clone();
+    let waiter = std::thread::spawn(move || last.wait());
+    let mut polls = 0;
+    loop {
+        let objects = journal_objects(store.as_ref(), 3, "img");
+        let landed = (1..4u64)
+            .filter(|n| objects.get(n).is_some_and(|e| e.len() == 3))
+            .count();
+        if landed == 3 {
+            break;
+        }
+        polls += 1;
+        if polls >= 10_000 {
+            store.release(&oid(0)); // let the recorder shut down
+            panic!("objects 1-3 not sent while object 0 was held");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(
+        futures[1].poll().is_none(),
+        "entry 9 complete before entry 8"
+    );
+    store.release(&oid(0));
+    waiter.join().unwrap().unwrap();
+    for f in &futures {
+        assert_eq!(f.poll(), Some(Ok(())));
+    }
+    let objects = journal_objects(store.as_ref(), 3, "img");
+    for (n, entries) in &objects {
+        let tids: Vec<u64> = entries.iter().map(|e| e.entry_tid).collect();
+        assert_eq!(tids, vec![*n, n + 4, n + 8], "object {n}");
+    }
+}
+
+#[test]
 fn unwaited_entries_stream_out_once_a_batch_threshold_is_reached() {
     let store = Arc::new(GateStore::new());
     let (hook, _) = recording_hook();

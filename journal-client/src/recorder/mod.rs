@@ -14,6 +14,11 @@
 //! threads become few large store appends, a lone writer never hands off to another thread, and
 //! each object has at most one append in flight (which keeps its entries in tid order).
 //!
+//! On a slow store (appends averaging more than 30 µs, e.g. a disk with `fdatasync`), a waiter
+//! that starts an append also wakes the workers of the other objects with due entries, so the
+//! appends of a multi-entry request (a 64 KiB write is four entries on four objects) run
+//! concurrently instead of one after another behind the waiter.
+//!
 //! One worker thread per splay offset covers what no waiter does: batches that reach a
 //! batching threshold (`flush_interval`, `flush_bytes`, also in writethrough mode), `flush_age`
 //! timers, [`AppendFuture::flush`] without a wait, set rollover and the final drain at shutdown.
@@ -101,6 +106,9 @@ struct State {
     waiters: std::collections::BTreeMap<u64, usize>,
     advancing: bool,
     shutdown: bool,
+    /// Moving average of a store append's duration (decides whether a waiter hands the other
+    /// due objects to their workers).
+    append_nanos: u64,
 }
 
 /// State shared by the recorder, its workers and its futures.
@@ -158,6 +166,7 @@ impl Recorder {
             waiters: Default::default(),
             advancing: false,
             shutdown: false,
+            append_nanos: 0,
         };
         let shared = Arc::new(Shared {
             store,

@@ -76,6 +76,10 @@ pub(super) fn worker(s: &Shared, o: usize) {
     }
 }
 
+/// Store appends slower than this (moving average) are worth running concurrently on several
+/// objects: waking a worker costs a few microseconds.
+const PARALLEL_APPEND_NANOS: u64 = 30_000;
+
 /// A waiting thread's share of the work: claim or send the queue of one object whose front is
 /// below the flush target and which has no append in flight. Set closing is left to workers.
 pub(super) fn help(s: &Shared, st: &mut MutexGuard<'_, State>) -> bool {
@@ -88,6 +92,18 @@ pub(super) fn help(s: &Shared, st: &mut MutexGuard<'_, State>) -> bool {
         .iter()
         .position(|q| !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target));
     let Some(o) = found else { return false };
+    if st.append_nanos > PARALLEL_APPEND_NANOS {
+        // Slow store (a disk): the other due objects go out concurrently through their
+        // workers instead of one after another behind this append (a 64 KiB write is four
+        // entries on four objects).
+        for (p, q) in st.offsets.iter().enumerate() {
+            if p != o && !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target) {
+                if let Some(cv) = s.work.get(p) {
+                    cv.notify_one();
+                }
+            }
+        }
+    }
     let offset = u8::try_from(o).unwrap_or(u8::MAX);
     let oid = s.oid(s.config.layout.object_number(st.set, offset));
     if s.config.fenced && st.offsets.get(o).is_some_and(|q| !q.fenced) {
@@ -178,7 +194,10 @@ pub(super) fn send(
     } else {
         AppendGuard::soft_max(limit)
     };
+    let started = Instant::now();
     let r = MutexGuard::unlocked(st, || s.store.append(oid, &data, &guard));
+    let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    st.append_nanos = (st.append_nanos.saturating_mul(7) / 8).saturating_add(took / 8);
     set_in_flight(st, o, false);
     if let Some(q) = st.offsets.get_mut(o) {
         q.in_flight_first = None;
