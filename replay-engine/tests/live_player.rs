@@ -104,3 +104,42 @@ fn polling_without_notifications_sees_appends() {
     assert_eq!(live.notified_wakes(), 0);
     writer.close();
 }
+
+#[test]
+fn the_recorders_append_notification_wakes_the_tailer() {
+    let (site, id) = setup();
+    // The writer's tag allocation (a header notification) happens before the tailer watches.
+    let writer = PrimaryWriter::open(&site, "vol");
+    let options = LiveOptions {
+        poll_age: Duration::from_secs(600),
+        ..LiveOptions::default()
+    };
+    let mut live = LivePlayer::new(
+        site.journal_header(&id),
+        "reader",
+        &ObjectSetPosition::default(),
+        options,
+    )
+    .unwrap();
+    assert!(live
+        .next_timeout(Duration::from_millis(1))
+        .unwrap()
+        .is_none());
+    let payload = journal_core::event::EventEntry::new(
+        journal_core::event::Event::AioFlush,
+        journal_core::encoding::UTime::now(),
+    );
+    let payload = journal_core::encoding::Encode::to_bytes(&payload);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            // Only the append: no header update follows it.
+            writer.recorder.append(payload).unwrap().wait().unwrap();
+        });
+        let got = live.next_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!(got.map(|e| e.entry.entry_tid), Some(0));
+    });
+    // With a 600 s poll age, only the data object's notification can have ended the wait.
+    assert!(live.notified_wakes() >= 1);
+    writer.close();
+}

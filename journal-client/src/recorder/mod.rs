@@ -123,6 +123,10 @@ pub(crate) struct Shared {
     /// Waiters sleep on `done[tid % DONE_BUCKETS]` and are woken when the watermark passes
     /// their tid (or on failure / shutdown), not on every append completion.
     done: Vec<Condvar>,
+    /// Notify each data object after an append to it, so live readers (a mirror agent's
+    /// player watching the object) wake at once instead of at their next poll. Only where a
+    /// notification is cheap ([`ObjectStore::notify_is_cheap`]).
+    notify_appends: bool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -169,6 +173,7 @@ impl Recorder {
             append_nanos: 0,
         };
         let shared = Arc::new(Shared {
+            notify_appends: store.notify_is_cheap(),
             store,
             tag_tid: config.tag_tid,
             config,

@@ -195,7 +195,14 @@ pub(super) fn send(
         AppendGuard::soft_max(limit)
     };
     let started = Instant::now();
-    let r = MutexGuard::unlocked(st, || s.store.append(oid, &data, &guard));
+    let r = MutexGuard::unlocked(st, || {
+        let r = s.store.append(oid, &data, &guard);
+        if r.is_ok() && s.notify_appends {
+            // Best effort: a reader that misses it still finds the entries at its next poll.
+            let _ = s.store.notify(oid, Bytes::new());
+        }
+        r
+    });
     let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     st.append_nanos = (st.append_nanos.saturating_mul(7) / 8).saturating_add(took / 8);
     set_in_flight(st, o, false);
