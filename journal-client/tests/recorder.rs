@@ -286,6 +286,10 @@ fn unwaited_entries_stream_out_once_a_batch_threshold_is_reached() {
     let mut cfg = config(24, 1, 1);
     cfg.settings.flush_bytes = std::num::NonZeroU64::new(1000);
     let rec = Recorder::start(store.clone(), cfg, tracker(1), hook).unwrap();
+    // Batching on (as after librbd's first user flush): otherwise the worker, whenever it
+    // first runs, sends whatever is already queued (writethrough), and the entries left after
+    // such an early send never reach the threshold on their own.
+    rec.enable_batching();
     // Nobody waits: 5 x 233 framed bytes pass the 1000-byte threshold and the worker sends.
     let futures: Vec<_> = (0..5u64)
         .map(|i| rec.append(payload(i, 200)).unwrap())
