@@ -6,8 +6,8 @@
 //!
 //! * **Notifications**: it watches the journal header (every header mutation notifies it: tag
 //!   allocation, `active_set` moves, commit positions) and the data objects of the active set
-//!   (a writer may notify those after appends). Any notification wakes it at once, so with a
-//!   notifying writer new entries are seen within milliseconds.
+//!   (journal-client's recorder notifies those after each append where notifications are
+//!   cheap). Any notification wakes it at once, so new entries are seen within a millisecond.
 //! * **Polling**: without a notification it re-reads after [`LiveOptions::poll_age`]. Ceph's
 //!   rbd-mirror polls every 5 s (`rbd_mirror_journal_poll_age`) and does not use watches for
 //!   data; rbdj defaults to 10 ms because re-reading a few object tails is cheap on its stores
