@@ -24,82 +24,35 @@
     missing_docs
 )]
 
-use std::collections::VecDeque;
+mod common;
+
 use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{bench_recorder, no_advance, windowed_appends};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use journal_client::recorder::AdvanceHook;
-use journal_client::{JournalSettings, Recorder, RecorderConfig};
-use journal_core::commit::CommitTracker;
+use journal_client::{JournalSettings, Recorder};
 use journal_core::entry::ceph_crc32c;
-use journal_core::header::ObjectSetPosition;
-use journal_core::Layout;
 use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStore};
 use parking_lot::Mutex;
 use rbdj_benches::{human_size, run_threads, Rng};
 
-/// Appends each recorder writer keeps outstanding before waiting for the oldest.
-const WINDOW: usize = 32;
-
 fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
-    let layout = Layout::new(24, 4).unwrap();
     let settings = JournalSettings {
         writethrough_until_flush: false,
         max_payload_bytes: (1 << 20) + 64,
         ..JournalSettings::default()
     };
-    let config = RecorderConfig {
-        journal_id: "bench".to_owned(),
-        name_pool_id: 0,
-        layout,
-        tag_tid: 0,
-        active_set: 0,
-        fenced: false,
-        settings,
-    };
-    let tracker = Arc::new(Mutex::new(CommitTracker::new(
-        layout.splay_width,
-        ObjectSetPosition::default(),
-    )));
-    let advance: AdvanceHook = Arc::new(|_set| Ok(()));
-    Recorder::start(store, config, tracker, advance).unwrap()
+    bench_recorder(store, 4, settings, no_advance())
 }
 
 fn payloads(threads: usize, size: usize) -> Vec<Bytes> {
     (0..threads)
         .map(|t| Bytes::from(Rng::new(t as u64 + 11).bytes(size)))
         .collect()
-}
-
-/// Runs `iters` appends over `threads` writers on `recorder`; returns the time until all are
-/// durable.
-fn recorder_run(recorder: &Recorder, data: &[Bytes], threads: usize, iters: u64) -> Duration {
-    let outstanding: Vec<Mutex<VecDeque<journal_client::AppendFuture>>> =
-        (0..threads).map(|_| Mutex::new(VecDeque::new())).collect();
-    run_threads(
-        threads,
-        iters,
-        |t, _| {
-            let f = recorder.append(data[t].clone()).unwrap();
-            let mut q = outstanding[t].lock();
-            q.push_back(f);
-            if q.len() > WINDOW {
-                let oldest = q.pop_front().unwrap();
-                drop(q);
-                oldest.wait().unwrap();
-            }
-        },
-        |t| {
-            let q = std::mem::take(&mut *outstanding[t].lock());
-            for f in q {
-                f.wait().unwrap();
-            }
-        },
-    )
 }
 
 fn bench_mem(c: &mut Criterion) {
@@ -154,7 +107,7 @@ fn bench_mem(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("recorder", &id), |b| {
             b.iter_custom(|iters| {
                 let recorder = start_recorder(Arc::new(MemStore::new()));
-                let elapsed = recorder_run(&recorder, &data, threads, iters);
+                let elapsed = windowed_appends(&recorder, &data, threads, iters);
                 recorder.shutdown();
                 elapsed
             })

@@ -41,7 +41,6 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
@@ -49,14 +48,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    configs, new_image, new_journaled, new_journaled_split, payloads, settings, AppendCounts,
-    IMAGE_SIZE,
+    bench_recorder, configs, new_image, new_journaled, new_journaled_split, no_advance, payloads,
+    settings, windowed_appends, AppendCounts, IMAGE_SIZE,
 };
 use journal_client::recorder::AdvanceHook;
-use journal_client::{JournalSettings, Recorder, RecorderConfig};
-use journal_core::commit::CommitTracker;
+use journal_client::{JournalSettings, Recorder};
 use journal_core::entry::ceph_crc32c;
-use journal_core::header::ObjectSetPosition;
 use journal_core::layout::data_oid;
 use journal_core::Layout;
 use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStore};
@@ -272,56 +269,14 @@ fn journal_overhead(rounds: usize) {
     }
 }
 
-fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
-    let layout = Layout::new(24, 4).unwrap();
-    let config = RecorderConfig {
-        journal_id: "bench".to_owned(),
-        name_pool_id: 0,
-        layout,
-        tag_tid: 0,
-        active_set: 0,
-        fenced: false,
-        settings: JournalSettings {
-            max_payload_bytes: (1 << 20) + 64,
-            ..settings()
-        },
-    };
-    let tracker = Arc::new(Mutex::new(CommitTracker::new(
-        layout.splay_width,
-        ObjectSetPosition::default(),
-    )));
-    let advance: AdvanceHook = Arc::new(|_set| Ok(()));
-    Recorder::start(store, config, tracker, advance).unwrap()
-}
-
 /// Size of the cold-memory ring of the `ring_memcpy_crc32c` side (what the trimmed recorder
 /// keeps: two object sets of 4 × 16 MiB).
 const RING_BYTES: usize = 128 << 20;
-
-/// Appends each recorder writer keeps outstanding before waiting for the oldest (as in
-/// `append_limit.rs`).
-const WINDOW: usize = 32;
 
 /// A recorder on `store` (splay width 4, order 24) whose set rollover removes the objects of the
 /// set two sets back when `trim` is set.
 fn start_mem_recorder(store: Arc<MemStore>, trim: bool) -> Recorder {
     let layout = Layout::new(24, 4).unwrap();
-    let config = RecorderConfig {
-        journal_id: "bench".to_owned(),
-        name_pool_id: 0,
-        layout,
-        tag_tid: 0,
-        active_set: 0,
-        fenced: false,
-        settings: JournalSettings {
-            max_payload_bytes: (1 << 20) + 64,
-            ..settings()
-        },
-    };
-    let tracker = Arc::new(Mutex::new(CommitTracker::new(
-        layout.splay_width,
-        ObjectSetPosition::default(),
-    )));
     let trim_store = Arc::clone(&store);
     let advance: AdvanceHook = Arc::new(move |next: u64| {
         if trim && next >= 2 {
@@ -332,34 +287,19 @@ fn start_mem_recorder(store: Arc<MemStore>, trim: bool) -> Recorder {
         }
         Ok(())
     });
-    Recorder::start(store, config, tracker, advance).unwrap()
+    bench_recorder(store, 4, recorder_settings(), advance)
 }
 
-/// `n` appends over `threads` writers, each keeping `WINDOW` outstanding; time until all are
-/// durable.
-fn recorder_run(recorder: &Recorder, data: &[Bytes], threads: usize, n: u64) -> Duration {
-    let outstanding: Vec<Mutex<VecDeque<journal_client::AppendFuture>>> =
-        (0..threads).map(|_| Mutex::new(VecDeque::new())).collect();
-    run_threads(
-        threads,
-        n,
-        |t, _| {
-            let f = recorder.append(data[t].clone()).unwrap();
-            let mut q = outstanding[t].lock();
-            q.push_back(f);
-            if q.len() > WINDOW {
-                let oldest = q.pop_front().unwrap();
-                drop(q);
-                oldest.wait().unwrap();
-            }
-        },
-        |t| {
-            let q = std::mem::take(&mut *outstanding[t].lock());
-            for f in q {
-                f.wait().unwrap();
-            }
-        },
-    )
+/// A recorder on `store` (splay width 4, order 24) taking entries up to 1 MiB.
+fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
+    bench_recorder(store, 4, recorder_settings(), no_advance())
+}
+
+fn recorder_settings() -> JournalSettings {
+    JournalSettings {
+        max_payload_bytes: (1 << 20) + 64,
+        ..settings()
+    }
 }
 
 /// CPU time (user + system, all threads, in clock ticks of 10 ms) and minor page faults of
@@ -422,7 +362,7 @@ fn append_mem(rounds: usize) {
         let trimmed = start_mem_recorder(Arc::new(MemStore::new()), true);
         // Untimed warm-up into the steady state: three object sets, so the first trims have
         // happened and the entry slabs are being reused.
-        recorder_run(&trimmed, &data, threads, 3 * (64 << 20) / size as u64);
+        windowed_appends(&trimmed, &data, threads, 3 * (64 << 20) / size as u64);
         let d = &data;
         let sides: Vec<Side<'_>> = vec![
             (
@@ -444,14 +384,14 @@ fn append_mem(rounds: usize) {
                 "recorder_kept",
                 Box::new(move |n| {
                     let recorder = start_mem_recorder(Arc::new(MemStore::new()), false);
-                    let elapsed = recorder_run(&recorder, d, threads, n);
+                    let elapsed = windowed_appends(&recorder, d, threads, n);
                     recorder.shutdown();
                     elapsed
                 }),
             ),
             (
                 "recorder_trimmed",
-                Box::new(|n| recorder_run(&trimmed, d, threads, n)),
+                Box::new(|n| windowed_appends(&trimmed, d, threads, n)),
             ),
             (
                 "ring_memcpy_crc32c",

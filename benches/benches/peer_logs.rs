@@ -45,11 +45,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{AppendCounts, Counting};
-use journal_client::recorder::AdvanceHook;
-use journal_client::{JournalSettings, Recorder, RecorderConfig};
-use journal_core::commit::CommitTracker;
-use journal_core::header::ObjectSetPosition;
-use journal_core::Layout;
+use journal_client::{JournalSettings, Recorder};
 use object_store_trait::{DirStore, DirStoreOptions, ObjectStore};
 use okaywal::{LogVoid, WriteAheadLog};
 use parking_lot::Mutex;
@@ -107,26 +103,11 @@ impl RbdjLog {
         let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
         let counts = Arc::new(AppendCounts::default());
         let store: Arc<dyn ObjectStore> = Arc::new(Counting::new(Arc::new(store), counts.clone()));
-        let layout = Layout::new(24, splay_width).unwrap();
-        let config = RecorderConfig {
-            journal_id: "bench".to_owned(),
-            name_pool_id: 0,
-            layout,
-            tag_tid: 0,
-            active_set: 0,
-            fenced: false,
-            settings: JournalSettings {
-                splay_width,
-                writethrough_until_flush: false,
-                ..JournalSettings::default()
-            },
+        let settings = JournalSettings {
+            writethrough_until_flush: false,
+            ..JournalSettings::default()
         };
-        let tracker = Arc::new(Mutex::new(CommitTracker::new(
-            layout.splay_width,
-            ObjectSetPosition::default(),
-        )));
-        let advance: AdvanceHook = Arc::new(|_set| Ok(()));
-        let recorder = Recorder::start(store, config, tracker, advance).unwrap();
+        let recorder = common::bench_recorder(store, splay_width, settings, common::no_advance());
         RbdjLog {
             recorder,
             counts,

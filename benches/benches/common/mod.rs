@@ -189,3 +189,74 @@ pub fn payloads(cfg: &WriteConfig) -> Vec<Bytes> {
         .map(|t| Bytes::from(Rng::new(t as u64 + 1).bytes(cfg.io_size as usize)))
         .collect()
 }
+
+/// Appends each recorder writer keeps outstanding before waiting for the oldest.
+pub const WINDOW: usize = 32;
+
+/// A set-rollover hook that does nothing (no header to update, nothing trimmed).
+pub fn no_advance() -> journal_client::recorder::AdvanceHook {
+    Arc::new(|_set| Ok(()))
+}
+
+/// A recorder on journal `bench` (order 24, `splay_width`, unfenced) with `settings` (its
+/// splay width set to the layout's), calling `advance` at each set rollover.
+pub fn bench_recorder(
+    store: Arc<dyn ObjectStore>,
+    splay_width: u8,
+    settings: JournalSettings,
+    advance: journal_client::recorder::AdvanceHook,
+) -> journal_client::Recorder {
+    let layout = journal_core::Layout::new(24, splay_width).unwrap();
+    let config = journal_client::RecorderConfig {
+        journal_id: "bench".to_owned(),
+        name_pool_id: 0,
+        layout,
+        tag_tid: 0,
+        active_set: 0,
+        fenced: false,
+        settings: JournalSettings {
+            splay_width,
+            ..settings
+        },
+    };
+    let tracker = Arc::new(parking_lot::Mutex::new(
+        journal_core::commit::CommitTracker::new(
+            splay_width,
+            journal_core::header::ObjectSetPosition::default(),
+        ),
+    ));
+    journal_client::Recorder::start(store, config, tracker, advance).unwrap()
+}
+
+/// `n` appends of `data[t]` over `threads` writers on `recorder`, each keeping [`WINDOW`]
+/// outstanding; returns the time until all are durable.
+pub fn windowed_appends(
+    recorder: &journal_client::Recorder,
+    data: &[Bytes],
+    threads: usize,
+    n: u64,
+) -> std::time::Duration {
+    let outstanding: Vec<
+        parking_lot::Mutex<std::collections::VecDeque<journal_client::AppendFuture>>,
+    > = (0..threads).map(|_| Default::default()).collect();
+    rbdj_benches::run_threads(
+        threads,
+        n,
+        |t, _| {
+            let f = recorder.append(data[t].clone()).unwrap();
+            let mut q = outstanding[t].lock();
+            q.push_back(f);
+            if q.len() > WINDOW {
+                let oldest = q.pop_front().unwrap();
+                drop(q);
+                oldest.wait().unwrap();
+            }
+        },
+        |t| {
+            let q = std::mem::take(&mut *outstanding[t].lock());
+            for f in q {
+                f.wait().unwrap();
+            }
+        },
+    )
+}
