@@ -305,16 +305,11 @@ fn recorder_settings() -> JournalSettings {
 /// CPU time (user + system, all threads, in clock ticks of 10 ms) and minor page faults of
 /// this process so far.
 fn cpu_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with the last ')'): minflt is the 8th, utime
-    // the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    let get = |i: usize| f.get(i).copied().unwrap_or(0);
-    (get(11) + get(12), get(7))
+    let (cpu, faults) = rbdj_benches::process_cpu();
+    (
+        u64::try_from(cpu.as_millis() / 10).unwrap_or(u64::MAX),
+        faults,
+    )
 }
 
 /// CPU ticks, page faults and operations of a side's runs.

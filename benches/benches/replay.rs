@@ -129,22 +129,6 @@ fn peak_heap_growth<T>(f: impl FnOnce() -> T) -> (T, i64) {
     (out, PEAK.load(Ordering::SeqCst) as i64)
 }
 
-/// User + system CPU time of the whole process so far (from `/proc/self/stat`, clock ticks
-/// assumed to be 100 Hz, so 10 ms resolution).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_comm = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    // Fields after the command: state is index 0, utime is field 14 of the full line = 11 here.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
 // ---------------------------------------------------------------------------------------------
 
 const SHAPE: JournalShape = JournalShape {
@@ -262,7 +246,7 @@ fn writer_settings() -> JournalSettings {
 /// process CPU per write.
 fn ingest(p: &Pair, n: u64) -> (f64, Duration) {
     let writer = p.a.open_journaled("vol", writer_settings()).unwrap();
-    let cpu = process_cpu();
+    let cpu = rbdj_benches::process_cpu().0;
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..WRITERS {
@@ -277,7 +261,7 @@ fn ingest(p: &Pair, n: u64) -> (f64, Duration) {
         }
     });
     let rate = n as f64 / start.elapsed().as_secs_f64();
-    let cpu = process_cpu().saturating_sub(cpu);
+    let cpu = rbdj_benches::process_cpu().0.saturating_sub(cpu);
     writer.close().unwrap();
     (rate, cpu / n as u32)
 }
@@ -304,11 +288,11 @@ fn replay(p: &Pair, n: u64, write_back_chunks: usize) -> (f64, f64, Duration) {
         g.last = Some(now);
         g.n += 1;
     }));
-    let cpu = process_cpu();
+    let cpu = rbdj_benches::process_cpu().0;
     let start = Instant::now();
     let agent = MirrorAgent::start(p.b.clone(), p.a.clone(), options).unwrap();
     assert!(wait_until(Duration::from_secs(600), || applied.lock().n >= n));
-    let cpu = process_cpu().saturating_sub(cpu);
+    let cpu = rbdj_benches::process_cpu().0.saturating_sub(cpu);
     let g = applied.lock();
     let (first, last) = (g.first.unwrap(), g.last.unwrap());
     let rate = g.n as f64 / last.duration_since(first).as_secs_f64().max(1e-9);

@@ -60,20 +60,6 @@ use replay_engine::status::ImageState;
 const SMALL_REPEATS: usize = 5;
 const SMALL_LIMIT: u64 = 100_000;
 
-/// User + system CPU time of the whole process so far (`/proc/self/stat`, 100 Hz ticks).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_comm = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
 /// Resident set size of the process in bytes (`/proc/self/statm`, 4 KiB pages).
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -542,11 +528,19 @@ fn agent_run(n: usize) -> AgentResult {
 
     // Idle: everything caught up, nothing written.
     std::thread::sleep(Duration::from_millis(1000));
-    let (c0, r0, w0) = (process_cpu(), remote.counts(), local.counts());
+    let (c0, r0, w0) = (
+        rbdj_benches::process_cpu().0,
+        remote.counts(),
+        local.counts(),
+    );
     let t = Instant::now();
     std::thread::sleep(Duration::from_secs(3));
     let secs = t.elapsed().as_secs_f64();
-    let (c1, r1, w1) = (process_cpu(), remote.counts(), local.counts());
+    let (c1, r1, w1) = (
+        rbdj_benches::process_cpu().0,
+        remote.counts(),
+        local.counts(),
+    );
     r.idle_cpu_pct = (c1 - c0).as_secs_f64() / secs * 100.0;
     r.idle_reads_per_s = ((r1.0 - r0.0) + (w1.0 - w0.0)) as f64 / secs;
     r.idle_writes_per_s = ((r1.1 - r0.1) + (w1.1 - w0.1)) as f64 / secs;
@@ -560,28 +554,30 @@ fn agent_run(n: usize) -> AgentResult {
     let writers: Vec<JournaledImage> = (0..n)
         .map(|i| a.open_journaled(&name(i), settings.clone()).unwrap())
         .collect();
-    let (c0, t) = (process_cpu(), Instant::now());
+    let (c0, t) = (rbdj_benches::process_cpu().0, Instant::now());
     write_spread(&writers);
     r.ingest_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
-    r.ingest_cpu_us = (process_cpu() - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+    r.ingest_cpu_us =
+        (rbdj_benches::process_cpu().0 - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
 
     // Backlog replay by a restarted agent.
     let applied = Applied::new();
-    let (c0, t) = (process_cpu(), Instant::now());
+    let (c0, t) = (rbdj_benches::process_cpu().0, Instant::now());
     let agent = start_agent(&b, &a, &applied);
     assert!(wait_until(Duration::from_secs(900), || applied.count() >= TOTAL_EVENTS));
     r.backlog_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
-    r.backlog_cpu_us = (process_cpu() - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+    r.backlog_cpu_us =
+        (rbdj_benches::process_cpu().0 - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
     r.backlog_span_us = applied.span().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
 
     // Live: the same writes again while the agent runs, until every event is applied.
     std::thread::sleep(Duration::from_millis(500));
     let target = applied.count() + TOTAL_EVENTS;
-    let (c0, t) = (process_cpu(), Instant::now());
+    let (c0, t) = (rbdj_benches::process_cpu().0, Instant::now());
     write_spread(&writers);
     assert!(wait_until(Duration::from_secs(900), || applied.count() >= target));
     r.live_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
-    r.live_cpu_us = (process_cpu() - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
+    r.live_cpu_us = (rbdj_benches::process_cpu().0 - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
     agent.stop();
     for w in &writers {
         w.close().unwrap();
