@@ -241,10 +241,7 @@ impl Replayer {
         }
         match self.mark {
             None => self.set_state(ImageState::Replaying, ""),
-            Some(m) => self.set_state(
-                ImageState::Syncing,
-                &format!("replaying up to the end of the image sync ({m:?})"),
-            ),
+            Some(m) => self.set_state(ImageState::Syncing, &m.to_string()),
         }
         loop {
             if stop.load(Ordering::Relaxed) {

@@ -58,8 +58,8 @@ pub fn change_role(site: &Site, name: &str, change: RoleChange) -> Result<u64> {
     if change != RoleChange::Demote {
         if let Some(mark) = crate::sync_mark::get(site.store().as_ref(), &info.id)? {
             return Err(wrong(&format!(
-                "the replica is not consistent yet (image sync not finished: {mark:?}); its \
-                 bytes are no state the primary ever had"
+                "the replica is not consistent yet ({mark}); its bytes are no state the \
+                 primary ever had"
             )));
         }
     }

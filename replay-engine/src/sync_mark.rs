@@ -88,6 +88,21 @@ impl SyncMark {
     }
 }
 
+impl std::fmt::Display for SyncMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncMark::Copying => write!(f, "image sync copying"),
+            SyncMark::CatchingUp {
+                until: (tag, entry),
+            } => write!(
+                f,
+                "image sync copied; replaying up to entry {entry} of tag {tag} before the \
+                 replica is consistent"
+            ),
+        }
+    }
+}
+
 fn key(image_id: &str) -> String {
     format!("{PREFIX}{image_id}")
 }
