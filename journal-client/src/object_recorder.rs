@@ -79,6 +79,12 @@ impl ObjectQueue {
         }
     }
 
+    /// Whether this offset's queue holds an entry below `target` (someone waits for it or
+    /// flushed it) and nothing is in flight to the object, so it can be sent now.
+    pub(crate) fn due(&self, target: u64) -> bool {
+        !self.in_flight && self.queue.front().is_some_and(|e| e.entry_tid < target)
+    }
+
     /// Whether the queue should be sent now under `settings` and `policy`.
     pub(crate) fn ready(&self, settings: &JournalSettings, policy: SendPolicy) -> bool {
         let Some(front) = self.queue.front() else {

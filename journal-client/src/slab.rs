@@ -61,7 +61,7 @@ pub(crate) fn frame(hint: usize, fill: impl FnOnce(BytesMut) -> BytesMut) -> Byt
 /// Retires `old` (if it ever was a slab) and returns a reclaimed or new empty slab.
 fn next_slab(old: BytesMut) -> BytesMut {
     let mut pool = POOL.lock();
-    if old.capacity() > 0 || !old.is_empty() {
+    if old.capacity() > 0 {
         // `old` is an empty remainder: its handle is what lets the whole slab be reclaimed.
         pool.push_back(old);
         if pool.len() > POOL_SLABS {

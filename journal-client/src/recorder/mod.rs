@@ -412,10 +412,7 @@ impl Shared {
     /// the oldest other waiter (who helps as soon as it runs) or, without waiters, the workers.
     fn hand_off(&self, st: &State) {
         let target = st.flush_target;
-        let due = st
-            .offsets
-            .iter()
-            .any(|q| !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target));
+        let due = st.offsets.iter().any(|q| q.due(target));
         if !due || st.closing_at.is_some() {
             return;
         }
@@ -425,7 +422,7 @@ impl Shared {
                     cv.notify_all();
                 }
             }
-            None => wake_due_workers(self, st),
+            None => wake_due_workers(self, st, None),
         }
     }
 

@@ -87,22 +87,14 @@ pub(super) fn help(s: &Shared, st: &mut MutexGuard<'_, State>) -> bool {
         return false;
     }
     let target = st.flush_target;
-    let found = st
-        .offsets
-        .iter()
-        .position(|q| !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target));
-    let Some(o) = found else { return false };
+    let Some(o) = st.offsets.iter().position(|q| q.due(target)) else {
+        return false;
+    };
     if st.append_nanos > PARALLEL_APPEND_NANOS {
         // Slow store (a disk): the other due objects go out concurrently through their
         // workers instead of one after another behind this append (a 64 KiB write is four
         // entries on four objects).
-        for (p, q) in st.offsets.iter().enumerate() {
-            if p != o && !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target) {
-                if let Some(cv) = s.work.get(p) {
-                    cv.notify_one();
-                }
-            }
-        }
+        wake_due_workers(s, st, Some(o));
     }
     let offset = u8::try_from(o).unwrap_or(u8::MAX);
     let oid = s.oid(s.config.layout.object_number(st.set, offset));
@@ -242,12 +234,12 @@ pub(super) fn send(
     }
 }
 
-/// Wakes the worker of every object whose queue has due entries and no append in flight, so
-/// nothing due waits for a sleeping waiter.
-pub(super) fn wake_due_workers(s: &Shared, st: &State) {
+/// Wakes the worker of every object (but `except`) whose queue has due entries and no append in
+/// flight, so nothing due waits for a sleeping waiter.
+pub(super) fn wake_due_workers(s: &Shared, st: &State, except: Option<usize>) {
     let target = st.flush_target;
     for (o, q) in st.offsets.iter().enumerate() {
-        if !q.in_flight && q.queue.front().is_some_and(|e| e.entry_tid < target) {
+        if Some(o) != except && q.due(target) {
             if let Some(cv) = s.work.get(o) {
                 cv.notify_one();
             }
