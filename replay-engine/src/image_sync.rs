@@ -204,15 +204,7 @@ pub fn run_sync(
         status.lock().sync_progress = Some((n + 1, count));
     }
     local.flush()?;
-    // The copy is complete but shows the primary at many moments: the replica becomes
-    // consistent only once replay passes the newest entry the copy may contain (sync_mark).
-    let local_store = local_header.store().as_ref();
-    let local_id = local_header.journal_id();
-    match newest_entry(remote_header, client_id)? {
-        Some(until) => sync_mark::set(local_store, local_id, SyncMark::CatchingUp { until })?,
-        // Nothing after the sync point: every chunk showed the primary at that point.
-        None => sync_mark::clear(local_store, local_id)?,
-    }
+    mark_copy_complete(remote_header, client_id, local_header)?;
     meta.state = MirrorPeerState::Replaying;
     meta.sync_points.clear();
     save_peer_meta(remote_header, client_id, &meta)?;
@@ -220,13 +212,29 @@ pub fn run_sync(
     Ok(SyncEnd::Done)
 }
 
+/// After a complete copy onto the replica of `local_header`: the copy shows the primary at many
+/// moments, so the replica becomes consistent only once replay passes the newest entry the copy
+/// may contain. Records that bound as the replica's sync mark, or clears the mark when nothing
+/// follows the sync point (every chunk then showed the primary at that point). Any later call
+/// records an equally valid bound. Returns the mark now in force.
+pub(crate) fn mark_copy_complete(
+    remote_header: &JournalHeader,
+    client_id: &str,
+    local_header: &JournalHeader,
+) -> Result<Option<SyncMark>> {
+    let mark = newest_entry(remote_header, client_id)?.map(|until| SyncMark::CatchingUp { until });
+    let (store, id) = (local_header.store().as_ref(), local_header.journal_id());
+    match mark {
+        Some(m) => sync_mark::set(store, id, m)?,
+        None => sync_mark::clear(store, id)?,
+    }
+    Ok(mark)
+}
+
 /// The position of the newest entry readable in journal order after client `client_id`'s
 /// commit position (`None` if there is none): reads the journal as the replayer will, up to
 /// the first moment it finds nothing more.
-pub(crate) fn newest_entry(
-    remote_header: &JournalHeader,
-    client_id: &str,
-) -> Result<Option<EntryPosition>> {
+fn newest_entry(remote_header: &JournalHeader, client_id: &str) -> Result<Option<EntryPosition>> {
     let start = remote_header.get_client(client_id)?.commit_position;
     let options = LiveOptions {
         use_notifications: false,

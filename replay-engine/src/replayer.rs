@@ -182,23 +182,22 @@ impl Replayer {
         )?;
         let now = Instant::now();
         let local_watch = link.local_header.watch().ok();
-        let local_store = Arc::clone(link.local_header.store());
+        let local_store = link.local_header.store().as_ref();
         let local_id = link.local_header.journal_id();
-        let mut mark = sync_mark::get(local_store.as_ref(), local_id)?;
+        let mut mark = sync_mark::get(local_store, local_id)?;
         if mark == Some(SyncMark::Copying) {
             // The sync finished (its client replays) but stopped before recording its bound:
             // any bound taken now is as good (see sync_mark).
-            let until = image_sync::newest_entry(&link.remote_header, &link.local_uuid)?;
-            mark = until.map(|until| SyncMark::CatchingUp { until });
-            match mark {
-                Some(m) => sync_mark::set(local_store.as_ref(), local_id, m)?,
-                None => sync_mark::clear(local_store.as_ref(), local_id)?,
-            }
+            mark = image_sync::mark_copy_complete(
+                &link.remote_header,
+                &link.local_uuid,
+                &link.local_header,
+            )?;
         }
         if let (Some(m), Some(p)) = (mark, client.commit_position.first()) {
             // Committed entries were applied and flushed before their commit.
             if m.passed_by((p.tag_tid, p.entry_tid)) {
-                sync_mark::clear(local_store.as_ref(), local_id)?;
+                sync_mark::clear(local_store, local_id)?;
                 mark = None;
             }
         }
