@@ -23,10 +23,14 @@ use replay_engine::site_mirror::{self, MirrorMode};
 use replay_engine::status::ImageState;
 use replay_engine::sync_mark;
 
+/// Size of the workload's image (64 KiB).
 pub const IMAGE_SIZE: u64 = 64 << 10;
+/// The image's name on both sites.
 pub const NAME: &str = "vol";
+/// Largest write of a generated workload.
 pub const MAX_WRITE: u64 = 6000;
 
+/// Which sites run and which store crashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     /// Writer only; the primary crashes.
@@ -56,6 +60,7 @@ impl Scenario {
     }
 }
 
+/// The crash mode of boundary `k` under `seed`: lost, torn, applied or random, in turn.
 pub fn mode_for(seed: u64, k: u64) -> CrashMode {
     match (seed.wrapping_mul(31).wrapping_add(k)) % 4 {
         0 => CrashMode::Lost,
@@ -65,6 +70,7 @@ pub fn mode_for(seed: u64, k: u64) -> CrashMode {
     }
 }
 
+/// Journal settings of the writer: commit positions every 5 ms, 4 KiB entries (writes split).
 pub fn settings() -> JournalSettings {
     JournalSettings {
         commit_age: Duration::from_millis(5),
@@ -73,6 +79,7 @@ pub fn settings() -> JournalSettings {
     }
 }
 
+/// Agent timers shortened to 10 ms so catch-up fits the test.
 pub fn agent_options() -> AgentOptions {
     let mut o = AgentOptions {
         scan_interval: Duration::from_millis(10),
@@ -93,6 +100,7 @@ pub struct Bases {
     pub secondary: MemSnapshot,
 }
 
+/// Builds [`Bases`]: the primary with its journaled mirrored image, both mirror uuids set.
 pub fn bases() -> Bases {
     let a = Arc::new(CrashStore::new(0));
     let primary = Site::open(a.clone(), 1);
