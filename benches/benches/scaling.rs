@@ -25,8 +25,7 @@
 //! Run: `cargo bench -p rbdj-benches --bench scaling` (both parts, about 8–10 minutes: the 1e7
 //! journals about 3, the 1000-image live phase on one `MemStore` about 4), or `-- journal` / `-- agent` for one part. `RBDJ_SCALING_MAX`
 //! (default 1e7) caps the journal size; `RBDJ_SCALING_IMAGES` (default `1,10,100,1000`) sets the
-//! image counts; `RBDJ_SCALING_SHARDS` (> 1) puts each site on that many `MemStore`s sharded by
-//! object name (a diagnostic: `MemStore` has one lock for all objects); `RBDJ_IDLE_POLL_MAX_MS` overrides the live player's `idle_poll_age_max`
+//! image counts; `RBDJ_IDLE_POLL_MAX_MS` overrides the live player's `idle_poll_age_max`
 //! (10 turns the idle backoff off: the behaviour before it existed).
 
 #![allow(
@@ -316,88 +315,6 @@ impl ObjectStore for Counting {
     }
 }
 
-/// A diagnostic store: `MemStore`s sharded by a hash of the object name, so one object's
-/// operations do not take a lock shared with every other object (`MemStore` keeps all objects
-/// behind one `RwLock`). Same semantics per object; `list` merges the shards.
-#[derive(Debug)]
-struct Sharded(Vec<MemStore>);
-
-impl Sharded {
-    fn new(shards: usize) -> Arc<Sharded> {
-        Arc::new(Sharded(
-            (0..shards.max(1)).map(|_| MemStore::new()).collect(),
-        ))
-    }
-    fn shard(&self, oid: &str) -> &MemStore {
-        // FNV-1a.
-        let h = oid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        &self.0[(h % self.0.len() as u64) as usize]
-    }
-}
-
-impl ObjectStore for Sharded {
-    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> StoreResult<u64> {
-        self.shard(oid).append(oid, data, guard)
-    }
-    fn read(&self, oid: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
-        self.shard(oid).read(oid, offset, len)
-    }
-    fn stat(&self, oid: &str) -> StoreResult<ObjectStat> {
-        self.shard(oid).stat(oid)
-    }
-    fn remove(&self, oid: &str) -> StoreResult<()> {
-        self.shard(oid).remove(oid)
-    }
-    fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
-        let mut all = Vec::new();
-        for s in &self.0 {
-            all.extend(s.list(prefix)?);
-        }
-        all.sort();
-        Ok(all)
-    }
-    fn write_full(&self, oid: &str, data: Bytes) -> StoreResult<()> {
-        self.shard(oid).write_full(oid, data)
-    }
-    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> StoreResult<()> {
-        self.shard(oid).write_at(oid, offset, data)
-    }
-    fn omap_get(&self, oid: &str, keys: &[&str]) -> StoreResult<BTreeMap<String, Bytes>> {
-        self.shard(oid).omap_get(oid, keys)
-    }
-    fn omap_list(
-        &self,
-        oid: &str,
-        start_after: &str,
-        prefix: &str,
-        max: usize,
-    ) -> StoreResult<Vec<(String, Bytes)>> {
-        self.shard(oid).omap_list(oid, start_after, prefix, max)
-    }
-    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> StoreResult<()> {
-        self.shard(oid).omap_apply(oid, batch)
-    }
-    fn watch(&self, oid: &str) -> StoreResult<Watch> {
-        self.shard(oid).watch(oid)
-    }
-    fn notify(&self, oid: &str, payload: Bytes) -> StoreResult<usize> {
-        self.shard(oid).notify(oid, payload)
-    }
-}
-
-/// The store of one site: a `MemStore`, or `Sharded` with `RBDJ_SCALING_SHARDS` (> 1) shards.
-fn site_store() -> Arc<dyn ObjectStore> {
-    match std::env::var("RBDJ_SCALING_SHARDS")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-    {
-        Some(n) if n > 1 => Sharded::new(n),
-        _ => Arc::new(MemStore::new()),
-    }
-}
-
 const BLOCK: u64 = 4096;
 const IMAGE_SIZE: u64 = 4 << 20;
 const SHAPE: JournalShape = JournalShape {
@@ -504,8 +421,8 @@ struct AgentResult {
 }
 
 fn agent_run(n: usize) -> AgentResult {
-    let remote = Counting::new(site_store());
-    let local = Counting::new(site_store());
+    let remote = Counting::new(Arc::new(MemStore::new()));
+    let local = Counting::new(Arc::new(MemStore::new()));
     let a = Site::open(Arc::clone(&remote) as Arc<dyn ObjectStore>, 1);
     let b = Site::open(Arc::clone(&local) as Arc<dyn ObjectStore>, 1);
     a.set_mirror_mode(MirrorMode::Pool).unwrap();
@@ -633,10 +550,8 @@ fn agent_part(counts: &[usize], json: &mut String) {
         })
         .collect();
     let variant = format!(
-        "idle_poll_age_max {}, {}",
+        "idle_poll_age_max {}",
         std::env::var("RBDJ_IDLE_POLL_MAX_MS").map_or("default".into(), |v| format!("{v} ms")),
-        std::env::var("RBDJ_SCALING_SHARDS")
-            .map_or("MemStore".into(), |v| format!("{v} MemStore shards"))
     );
     let _ = write!(
         json,
