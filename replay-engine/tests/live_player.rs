@@ -30,25 +30,27 @@ fn setup() -> (Site, String) {
     (site, id)
 }
 
-#[test]
-fn notification_wakes_the_tailer() {
-    let (site, id) = setup();
-    let header = site.journal_header(&id);
-    let options = LiveOptions {
-        poll_age: Duration::from_secs(600),
-        ..LiveOptions::default()
-    };
-    let mut live = LivePlayer::new(
-        header.clone(),
-        "reader",
-        &ObjectSetPosition::default(),
-        options,
-    )
-    .unwrap();
+/// A tailer of image `id`'s journal as client "reader" from the start, already at the end of an
+/// empty journal.
+fn idle_tailer(site: &Site, id: &str, options: LiveOptions) -> LivePlayer {
+    let header = site.journal_header(id);
+    let mut live =
+        LivePlayer::new(header, "reader", &ObjectSetPosition::default(), options).unwrap();
     assert!(live
         .next_timeout(Duration::from_millis(1))
         .unwrap()
         .is_none());
+    live
+}
+
+#[test]
+fn notification_wakes_the_tailer() {
+    let (site, id) = setup();
+    let options = LiveOptions {
+        poll_age: Duration::from_secs(600),
+        ..LiveOptions::default()
+    };
+    let mut live = idle_tailer(&site, &id, options);
     let writer = PrimaryWriter::open(&site, "vol");
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -73,18 +75,12 @@ fn notification_wakes_the_tailer() {
 #[test]
 fn polling_without_notifications_sees_appends() {
     let (site, id) = setup();
-    let header = site.journal_header(&id);
     let options = LiveOptions {
         poll_age: Duration::from_millis(5),
         use_notifications: false,
         ..LiveOptions::default()
     };
-    let mut live =
-        LivePlayer::new(header, "reader", &ObjectSetPosition::default(), options).unwrap();
-    assert!(live
-        .next_timeout(Duration::from_millis(1))
-        .unwrap()
-        .is_none());
+    let mut live = idle_tailer(&site, &id, options);
     let writer = PrimaryWriter::open(&site, "vol");
     for i in 0..50u64 {
         writer.write(i * 512, Bytes::from(vec![2u8; 512]));
@@ -114,17 +110,7 @@ fn the_recorders_append_notification_wakes_the_tailer() {
         poll_age: Duration::from_secs(600),
         ..LiveOptions::default()
     };
-    let mut live = LivePlayer::new(
-        site.journal_header(&id),
-        "reader",
-        &ObjectSetPosition::default(),
-        options,
-    )
-    .unwrap();
-    assert!(live
-        .next_timeout(Duration::from_millis(1))
-        .unwrap()
-        .is_none());
+    let mut live = idle_tailer(&site, &id, options);
     let payload = journal_core::event::EventEntry::new(
         journal_core::event::Event::AioFlush,
         journal_core::encoding::UTime::now(),
