@@ -27,7 +27,9 @@
 //!
 //! * [`MemStore`]: process memory; [`DirStore`]: a local directory, durable and shareable between
 //!   processes (layout and crash-safety design in `docs/object-store.md`).
-//! * [`Checked`]: latches the first failed mutation.
+//! * [`Intercept`]: forwards every method to an inner store, calling a [`Hook`] around each
+//!   operation (counting, gating, failing chosen operations) — the base of test wrappers.
+//! * [`Checked`]: latches the first failed mutation (an [`Intercept`] with a [`PoisonLatch`]).
 //! * With the `testing` cargo feature, `testing` adds a conformance suite every backend must pass
 //!   (`conformance_tests!`), `CrashStore` (crash at a chosen durability boundary, then "reopen")
 //!   and `FaultyStore` (seeded I/O errors and notification loss).
@@ -58,6 +60,7 @@
 mod checked;
 mod dir;
 mod error;
+mod intercept;
 mod mem;
 mod omap;
 #[cfg(feature = "testing")]
@@ -70,9 +73,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use checked::Checked;
+pub use checked::{Checked, PoisonLatch};
 pub use dir::{DirStore, DirStoreOptions, SyncPolicy};
 pub use error::{GuardFailure, Result, StoreError};
+pub use intercept::{Hook, Intercept, NoopHook, Op, OpKind};
 pub use mem::{MemSnapshot, MemStore};
 pub use omap::{check_guards, OmapBatch, OmapCmp, OmapGuard};
 pub use watch::{Notification, Watch, WatchRegistry};
@@ -120,6 +124,10 @@ impl AppendGuard {
 ///
 /// Implementations must be safe to call from many threads at once; operations on one object are
 /// linearizable (each takes effect atomically at some instant between call and return).
+///
+/// A new method must also be forwarded by the two generic wrappers, `impl ObjectStore for Arc<S>`
+/// and [`Intercept`] (with an [`Op`] variant if it is an operation); a wrapper that forgets an
+/// optional method silently falls back to the default here.
 pub trait ObjectStore: Send + Sync + Debug + 'static {
     /// Appends the concatenation of `data` to object `oid` (creating it if missing) if `guard`
     /// holds, atomically and durably. Returns the offset at which the first byte was written.
