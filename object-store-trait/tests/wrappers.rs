@@ -406,3 +406,40 @@ fn faulty_delays_reorder_completions() {
     assert_eq!(order, vec![("fast", 5), ("slow", 0)]);
     assert_eq!(&inner.read("o", 0, 64).unwrap()[..], b"firstsecond");
 }
+
+/// Records the kind of every operation that reaches the store below a `FaultyStore`.
+#[derive(Debug, Default)]
+struct Kinds(parking_lot::Mutex<Vec<object_store_trait::OpKind>>);
+
+impl object_store_trait::Hook for Kinds {
+    fn before(&self, op: object_store_trait::Op<'_>) -> Result<()> {
+        self.0.lock().push(op.kind());
+        Ok(())
+    }
+}
+
+/// `write_at` reaches the inner store as itself (not as the trait's read-and-replace default),
+/// and an injected fault on it is a mutation fault that leaves the object unchanged.
+#[test]
+fn faulty_store_forwards_write_at() {
+    use object_store_trait::{Intercept, OpKind};
+    let store = FaultyStore::new(
+        Intercept::<_, Kinds>::new(MemStore::new()),
+        FaultyOptions {
+            mutation_error_rate: 1.0,
+            ..FaultyOptions::default()
+        },
+    );
+    store.set_enabled(false);
+    store.write_full("o", b(b"abc")).unwrap();
+    store.write_at("o", 1, b(b"X")).unwrap();
+    assert_eq!(
+        *store.inner().hook().0.lock(),
+        [OpKind::WriteFull, OpKind::WriteAt]
+    );
+    store.set_enabled(true);
+    assert!(store.write_at("o", 0, b(b"Y")).is_err());
+    assert_eq!(store.injected(), 1);
+    store.set_enabled(false);
+    assert_eq!(&store.read("o", 0, 8).unwrap()[..], b"aXc");
+}

@@ -204,6 +204,9 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
     fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
         self.mutate("write_full", oid, |s| s.write_full(oid, data))
     }
+    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        self.mutate("write_at", oid, |s| s.write_at(oid, offset, data))
+    }
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         self.read_op("omap_get", oid, |s| s.omap_get(oid, keys))
     }
