@@ -62,11 +62,11 @@ fn payload(i: u64, len: usize) -> Bytes {
 
 #[test]
 fn concurrent_appends_are_group_committed_in_layout_order() {
-    let store = Arc::new(GateStore::new());
+    let store = Arc::new(GateStore::default());
     // With store latency, entries queued while an append is in flight share the next append.
     // Sixteen synchronous writers over two objects: about eight per object, so while one
     // append is in flight the others' entries queue up behind it.
-    store.append_latency_us.store(200, Ordering::SeqCst);
+    store.hook().append_latency_us.store(200, Ordering::SeqCst);
     let (hook, sets) = recording_hook();
     let rec = Arc::new(Recorder::start(store.clone(), config(24, 2, 7), tracker(2), hook).unwrap());
     let threads: Vec<_> = (0..16)
@@ -105,7 +105,7 @@ fn concurrent_appends_are_group_committed_in_layout_order() {
     all.sort_unstable();
     assert_eq!(all, (0..1600).collect::<Vec<_>>());
     // Group commit: writers waiting concurrently share appends.
-    let appends = store.appends.load(Ordering::SeqCst);
+    let appends = store.hook().appends.load(Ordering::SeqCst);
     assert!(
         appends < 800,
         "no batching: {appends} appends for 1600 entries"
@@ -114,36 +114,38 @@ fn concurrent_appends_are_group_committed_in_layout_order() {
 
 #[test]
 fn futures_complete_only_behind_every_earlier_entry() {
-    let store = Arc::new(GateStore::new());
+    let store = Arc::new(GateStore::default());
     let (hook, _) = recording_hook();
     let rec = Recorder::start(store.clone(), config(24, 2, 1), tracker(2), hook).unwrap();
     // Entry 0 goes to object 0, entry 1 to object 1. Hold object 0.
     let oid0 = journal_core::layout::data_oid(3, "img", 0);
-    store.hold(&oid0);
+    store.hook().hold(&oid0);
     let f0 = rec.append(payload(0, 10)).unwrap();
     let f1 = rec.append(payload(1, 10)).unwrap();
     f1.flush();
     // Wait until entry 1's own append is in the store.
     let oid1 = journal_core::layout::data_oid(3, "img", 1);
-    while store.inner.stat(&oid1).map(|s| s.size).unwrap_or(0) == 0 {
+    while store.inner().stat(&oid1).map(|s| s.size).unwrap_or(0) == 0 {
         std::thread::yield_now();
     }
     assert!(
         f1.poll().is_none(),
         "entry 1 reported durable before entry 0"
     );
-    store.release(&oid0);
+    store.hook().release(&oid0);
     f1.wait().unwrap();
     assert_eq!(f0.poll(), Some(Ok(())));
 }
 
 #[test]
 fn a_failed_append_fails_it_and_everything_after_and_poisons() {
-    let store = Arc::new(GateStore::new());
+    let store = Arc::new(GateStore::default());
     let (hook, _) = recording_hook();
     let rec = Recorder::start(store.clone(), config(24, 1, 1), tracker(1), hook).unwrap();
     rec.append(payload(0, 10)).unwrap().wait().unwrap();
-    store.fail_appends_from(store.appends.load(Ordering::SeqCst));
+    store
+        .hook()
+        .fail_appends_from(store.hook().appends.load(Ordering::SeqCst));
     let f1 = rec.append(payload(1, 10)).unwrap();
     let err = f1.wait().unwrap_err();
     assert!(
@@ -162,7 +164,7 @@ fn a_failed_append_fails_it_and_everything_after_and_poisons() {
 #[test]
 fn sets_roll_over_when_an_object_fills() {
     // order 12: 4 KiB objects; 300-byte payloads -> 333-byte entries, 12 per object.
-    let store = Arc::new(GateStore::new());
+    let store = Arc::new(GateStore::default());
     let (hook, sets) = recording_hook();
     let layout = Layout::new(12, 2).unwrap();
     let rec = Recorder::start(store.clone(), config(12, 2, 5), tracker(2), hook).unwrap();
@@ -208,10 +210,10 @@ fn sets_roll_over_when_an_object_fills() {
 #[test]
 fn overflow_from_the_store_moves_to_the_next_set() {
     // Someone else already filled object 0: the store refuses, the recorder moves on.
-    let store = Arc::new(GateStore::new());
+    let store = Arc::new(GateStore::default());
     let oid0 = journal_core::layout::data_oid(3, "img", 0);
     store
-        .inner
+        .inner()
         .append(&oid0, &[Bytes::from(vec![0u8; 4096])], &Default::default())
         .unwrap();
     let (hook, sets) = recording_hook();
@@ -220,7 +222,7 @@ fn overflow_from_the_store_moves_to_the_next_set() {
     let f = rec.append(payload(0, 10)).unwrap();
     f.wait().unwrap();
     assert_eq!(*sets.lock(), vec![1]);
-    let objects = journal_objects(&store.inner as &dyn ObjectStore, 3, "img");
+    let objects = journal_objects(store.inner() as &dyn ObjectStore, 3, "img");
     assert!(objects.get(&2).is_some_and(|e| e.len() == 1));
     // The commit record moved with the entry.
     assert_eq!(trk.lock().record(f.commit_tid()).unwrap().object_number, 2);
@@ -232,8 +234,8 @@ fn a_waiter_on_a_slow_store_hands_the_other_objects_to_their_workers() {
     // 200 us: while the waiter's own append to object 0 is held, the entries of objects 1-3
     // reach the store (their workers send them concurrently), and the request completes once
     // object 0 is released. Every entry lands once, at its splay offset, in tid order.
-    let store = Arc::new(GateStore::new());
-    store.append_latency_us.store(200, Ordering::SeqCst);
+    let store = Arc::new(GateStore::default());
+    store.hook().append_latency_us.store(200, Ordering::SeqCst);
     let (hook, _) = recording_hook();
     let rec = Arc::new(Recorder::start(store.clone(), config(24, 4, 2), tracker(4), hook).unwrap());
     // Teach the recorder that appends are slow (and claim all four objects).
@@ -241,7 +243,7 @@ fn a_waiter_on_a_slow_store_hands_the_other_objects_to_their_workers() {
         rec.append(payload(i, 50)).unwrap().wait().unwrap();
     }
     let oid = |n: u64| journal_core::layout::data_oid(3, "img", n);
-    store.hold(&oid(0));
+    store.hook().hold(&oid(0));
     let futures: Vec<_> = (8..12u64)
         .map(|i| rec.append(payload(i, 50)).unwrap())
         .collect();
@@ -258,7 +260,7 @@ fn a_waiter_on_a_slow_store_hands_the_other_objects_to_their_workers() {
         }
         polls += 1;
         if polls >= 10_000 {
-            store.release(&oid(0)); // let the recorder shut down
+            store.hook().release(&oid(0)); // let the recorder shut down
             panic!("objects 1-3 not sent while object 0 was held");
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -267,7 +269,7 @@ fn a_waiter_on_a_slow_store_hands_the_other_objects_to_their_workers() {
         futures[1].poll().is_none(),
         "entry 9 complete before entry 8"
     );
-    store.release(&oid(0));
+    store.hook().release(&oid(0));
     waiter.join().unwrap().unwrap();
     for f in &futures {
         assert_eq!(f.poll(), Some(Ok(())));
@@ -281,7 +283,7 @@ fn a_waiter_on_a_slow_store_hands_the_other_objects_to_their_workers() {
 
 #[test]
 fn unwaited_entries_stream_out_once_a_batch_threshold_is_reached() {
-    let store = Arc::new(GateStore::new());
+    let store = Arc::new(GateStore::default());
     let (hook, _) = recording_hook();
     let mut cfg = config(24, 1, 1);
     cfg.settings.flush_bytes = std::num::NonZeroU64::new(1000);
@@ -302,7 +304,7 @@ fn unwaited_entries_stream_out_once_a_batch_threshold_is_reached() {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     assert_eq!(
-        store.appends.load(Ordering::SeqCst),
+        store.hook().appends.load(Ordering::SeqCst),
         1,
         "one append for the whole batch"
     );
@@ -312,8 +314,8 @@ fn unwaited_entries_stream_out_once_a_batch_threshold_is_reached() {
 fn concurrent_writers_across_set_rollovers() {
     // Waiters, workers and set closing interleave: every entry lands exactly once, each object
     // holds its splay offset's entries in tid order, and no object passes the soft limit.
-    let store = Arc::new(GateStore::new());
-    store.append_latency_us.store(30, Ordering::SeqCst);
+    let store = Arc::new(GateStore::default());
+    store.hook().append_latency_us.store(30, Ordering::SeqCst);
     let (hook, sets) = recording_hook();
     let layout = Layout::new(12, 2).unwrap();
     let rec = Arc::new(Recorder::start(store.clone(), config(12, 2, 9), tracker(2), hook).unwrap());

@@ -12,18 +12,17 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use journal_core::{scan_object, Entry};
-use object_store_trait::{
-    AppendGuard, MemStore, ObjectStat, ObjectStore, OmapBatch, Result, StoreError, Watch,
-};
+use object_store_trait::{Hook, Intercept, MemStore, ObjectStore, Op, Result, StoreError};
 use parking_lot::{Condvar, Mutex};
 
-/// A `MemStore` wrapper that counts appends, can hold appends to chosen objects until released,
-/// and can fail appends from a chosen count on.
-#[derive(Debug, Default)]
-pub struct GateStore {
-    pub inner: MemStore,
+/// A `MemStore` that counts appends, can hold appends to chosen objects until released, and can
+/// fail appends from a chosen count on (the [`Gate`] hook; reach it with `store.hook()`).
+pub type GateStore = Intercept<MemStore, Gate>;
+
+/// The hook of [`GateStore`]; only appends are affected.
+#[derive(Debug)]
+pub struct Gate {
     pub appends: AtomicU64,
     /// Objects whose appends block while listed here.
     held: Mutex<Vec<String>>,
@@ -34,14 +33,19 @@ pub struct GateStore {
     pub append_latency_us: AtomicU64,
 }
 
-impl GateStore {
-    pub fn new() -> Self {
-        GateStore {
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            appends: AtomicU64::new(0),
+            held: Mutex::new(Vec::new()),
+            released: Condvar::new(),
             fail_from: AtomicU64::new(u64::MAX),
-            ..Default::default()
+            append_latency_us: AtomicU64::new(0),
         }
     }
+}
 
+impl Gate {
     pub fn hold(&self, oid: &str) {
         self.held.lock().push(oid.to_owned());
     }
@@ -56,8 +60,11 @@ impl GateStore {
     }
 }
 
-impl ObjectStore for GateStore {
-    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
+impl Hook for Gate {
+    fn before(&self, op: Op<'_>) -> Result<()> {
+        let Op::Append { oid, .. } = op else {
+            return Ok(());
+        };
         {
             let mut held = self.held.lock();
             while held.iter().any(|o| o == oid) {
@@ -74,43 +81,7 @@ impl ObjectStore for GateStore {
                 oid: oid.to_owned(),
             });
         }
-        self.inner.append(oid, data, guard)
-    }
-    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
-        self.inner.read(oid, offset, len)
-    }
-    fn stat(&self, oid: &str) -> Result<ObjectStat> {
-        self.inner.stat(oid)
-    }
-    fn remove(&self, oid: &str) -> Result<()> {
-        self.inner.remove(oid)
-    }
-    fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.inner.list(prefix)
-    }
-    fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
-        self.inner.write_full(oid, data)
-    }
-    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
-        self.inner.omap_get(oid, keys)
-    }
-    fn omap_list(
-        &self,
-        oid: &str,
-        start_after: &str,
-        prefix: &str,
-        max: usize,
-    ) -> Result<Vec<(String, Bytes)>> {
-        self.inner.omap_list(oid, start_after, prefix, max)
-    }
-    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
-        self.inner.omap_apply(oid, batch)
-    }
-    fn watch(&self, oid: &str) -> Result<Watch> {
-        self.inner.watch(oid)
-    }
-    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize> {
-        self.inner.notify(oid, payload)
+        Ok(())
     }
 }
 
