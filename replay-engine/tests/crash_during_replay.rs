@@ -43,15 +43,17 @@ fn run(seed: u64, store_a: Arc<dyn ObjectStore>, store_b: Arc<dyn ObjectStore>) 
         while !w.is_finished() && crashes < 4 {
             // An agent whose store handles die after a random number of operations.
             let budget = rng.gen_range(200..3000);
-            let ka = KillSwitch::new(Arc::clone(&store_a), budget);
-            let kb = KillSwitch::new(Arc::clone(&store_b), budget);
+            let ka = kill_switch(Arc::clone(&store_a), budget);
+            let kb = kill_switch(Arc::clone(&store_b), budget);
             let agent = MirrorAgent::start(
                 Site::open(kb.clone(), 1),
                 Site::open(ka.clone(), 1),
                 fast_agent_options(),
             )
             .unwrap();
-            wait_until(Duration::from_secs(5), || ka.is_dead() || kb.is_dead());
+            wait_until(Duration::from_secs(5), || {
+                ka.hook().is_dead() || kb.hook().is_dead()
+            });
             agent.stop();
             crashes += 1;
         }

@@ -64,15 +64,17 @@ fn run(seed: u64) {
         for _ in 0..3 {
             // A full sync takes roughly 3 store operations per 16 KiB chunk on each side.
             let budget = rng.gen_range(100..500);
-            let ka = KillSwitch::new(Arc::clone(&store_a), budget);
-            let kb = KillSwitch::new(Arc::clone(&store_b), budget);
+            let ka = kill_switch(Arc::clone(&store_a), budget);
+            let kb = kill_switch(Arc::clone(&store_b), budget);
             let agent = MirrorAgent::start(
                 Site::open(kb.clone(), 1),
                 Site::open(ka.clone(), 1),
                 sync_options(),
             )
             .unwrap();
-            wait_until(Duration::from_secs(5), || ka.is_dead() || kb.is_dead());
+            wait_until(Duration::from_secs(5), || {
+                ka.hook().is_dead() || kb.hook().is_dead()
+            });
             agent.stop();
             if let Ok(meta) = image_sync::peer_meta(&header, &local_uuid) {
                 if meta.state == MirrorPeerState::Syncing

@@ -305,26 +305,35 @@ pub fn small_journal() -> replay_engine::site::JournalShape {
 
 /// A store handle that "dies" after a given number of operations: every later operation fails
 /// with [`object_store_trait::StoreError::Closed`], like a crashed process whose in-flight work
-/// never reaches the store. The underlying store lives on for a restarted agent.
+/// never reaches the store. The underlying store lives on for a restarted agent. Built by
+/// [`kill_switch`]; `hook().is_dead()` says whether it died.
+pub type KillSwitch =
+    object_store_trait::Intercept<Arc<dyn object_store_trait::ObjectStore>, OpBudget>;
+
+/// A handle over `inner` that dies after `ops` operations.
+pub fn kill_switch(inner: Arc<dyn object_store_trait::ObjectStore>, ops: i64) -> Arc<KillSwitch> {
+    Arc::new(KillSwitch::with_hook(
+        inner,
+        OpBudget {
+            ops_left: std::sync::atomic::AtomicI64::new(ops),
+        },
+    ))
+}
+
+/// The hook of [`KillSwitch`]: each operation spends one unit of the budget; none left = closed.
 #[derive(Debug)]
-pub struct KillSwitch {
-    inner: Arc<dyn object_store_trait::ObjectStore>,
+pub struct OpBudget {
     ops_left: std::sync::atomic::AtomicI64,
 }
 
-impl KillSwitch {
-    pub fn new(inner: Arc<dyn object_store_trait::ObjectStore>, ops: i64) -> Arc<KillSwitch> {
-        Arc::new(KillSwitch {
-            inner,
-            ops_left: std::sync::atomic::AtomicI64::new(ops),
-        })
-    }
-
+impl OpBudget {
     pub fn is_dead(&self) -> bool {
         self.ops_left.load(std::sync::atomic::Ordering::SeqCst) <= 0
     }
+}
 
-    fn tick(&self) -> object_store_trait::Result<()> {
+impl object_store_trait::Hook for OpBudget {
+    fn before(&self, _op: object_store_trait::Op<'_>) -> object_store_trait::Result<()> {
         if self
             .ops_left
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
@@ -333,75 +342,5 @@ impl KillSwitch {
             return Err(object_store_trait::StoreError::Closed);
         }
         Ok(())
-    }
-}
-
-impl object_store_trait::ObjectStore for KillSwitch {
-    fn append(
-        &self,
-        oid: &str,
-        data: &[Bytes],
-        guard: &object_store_trait::AppendGuard,
-    ) -> object_store_trait::Result<u64> {
-        self.tick()?;
-        self.inner.append(oid, data, guard)
-    }
-    fn read(&self, oid: &str, offset: u64, len: u64) -> object_store_trait::Result<Bytes> {
-        self.tick()?;
-        self.inner.read(oid, offset, len)
-    }
-    fn stat(&self, oid: &str) -> object_store_trait::Result<object_store_trait::ObjectStat> {
-        self.tick()?;
-        self.inner.stat(oid)
-    }
-    fn remove(&self, oid: &str) -> object_store_trait::Result<()> {
-        self.tick()?;
-        self.inner.remove(oid)
-    }
-    fn list(&self, prefix: &str) -> object_store_trait::Result<Vec<String>> {
-        self.tick()?;
-        self.inner.list(prefix)
-    }
-    fn write_full(&self, oid: &str, data: Bytes) -> object_store_trait::Result<()> {
-        self.tick()?;
-        self.inner.write_full(oid, data)
-    }
-    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> object_store_trait::Result<()> {
-        self.tick()?;
-        self.inner.write_at(oid, offset, data)
-    }
-    fn omap_get(
-        &self,
-        oid: &str,
-        keys: &[&str],
-    ) -> object_store_trait::Result<std::collections::BTreeMap<String, Bytes>> {
-        self.tick()?;
-        self.inner.omap_get(oid, keys)
-    }
-    fn omap_list(
-        &self,
-        oid: &str,
-        start_after: &str,
-        prefix: &str,
-        max: usize,
-    ) -> object_store_trait::Result<Vec<(String, Bytes)>> {
-        self.tick()?;
-        self.inner.omap_list(oid, start_after, prefix, max)
-    }
-    fn omap_apply(
-        &self,
-        oid: &str,
-        batch: &object_store_trait::OmapBatch,
-    ) -> object_store_trait::Result<()> {
-        self.tick()?;
-        self.inner.omap_apply(oid, batch)
-    }
-    fn watch(&self, oid: &str) -> object_store_trait::Result<object_store_trait::Watch> {
-        self.tick()?;
-        self.inner.watch(oid)
-    }
-    fn notify(&self, oid: &str, payload: Bytes) -> object_store_trait::Result<usize> {
-        self.tick()?;
-        self.inner.notify(oid, payload)
     }
 }
