@@ -175,8 +175,8 @@ fn soak_mirror_with_agent_restarts_and_faults() {
                 (Ok(agent), 1) => drop(agent),
                 (agent, _) => {
                     // Killed: its store handles die mid-operation, then its threads go.
-                    ka.kill();
-                    kb.kill();
+                    ka.hook().kill();
+                    kb.hook().kill();
                     kills += 1;
                     drop(agent);
                 }
