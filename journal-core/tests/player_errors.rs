@@ -10,67 +10,26 @@
 
 mod player_support;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use journal_core::header::ObjectSetPosition;
 use journal_core::player::{Player, PlayerError, PlayerEvent, PlayerOptions};
-use object_store_trait::{
-    AppendGuard, MemStore, ObjectStat, ObjectStore, OmapBatch, StoreError, Watch,
-};
+use object_store_trait::{Hook, Intercept, ObjectStore, Op, OpKind, StoreError};
 use player_support::{position, TestJournal};
 
-/// A store whose reads fail while `broken` is set.
+/// Fails reads while `broken` is set (the hook of a `MemStore` whose reads break).
 #[derive(Debug)]
-struct Flaky {
-    inner: Arc<MemStore>,
+struct BrokenReads {
     broken: AtomicBool,
 }
 
-impl ObjectStore for Flaky {
-    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64, StoreError> {
-        self.inner.append(oid, data, guard)
-    }
-    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes, StoreError> {
-        if self.broken.load(Ordering::SeqCst) {
+impl Hook for BrokenReads {
+    fn before(&self, op: Op<'_>) -> Result<(), StoreError> {
+        if op.kind() == OpKind::Read && self.broken.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
         }
-        self.inner.read(oid, offset, len)
-    }
-    fn stat(&self, oid: &str) -> Result<ObjectStat, StoreError> {
-        self.inner.stat(oid)
-    }
-    fn remove(&self, oid: &str) -> Result<(), StoreError> {
-        self.inner.remove(oid)
-    }
-    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.list(prefix)
-    }
-    fn write_full(&self, oid: &str, data: Bytes) -> Result<(), StoreError> {
-        self.inner.write_full(oid, data)
-    }
-    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>, StoreError> {
-        self.inner.omap_get(oid, keys)
-    }
-    fn omap_list(
-        &self,
-        oid: &str,
-        start_after: &str,
-        prefix: &str,
-        max: usize,
-    ) -> Result<Vec<(String, Bytes)>, StoreError> {
-        self.inner.omap_list(oid, start_after, prefix, max)
-    }
-    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<(), StoreError> {
-        self.inner.omap_apply(oid, batch)
-    }
-    fn watch(&self, oid: &str) -> Result<Watch, StoreError> {
-        self.inner.watch(oid)
-    }
-    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize, StoreError> {
-        self.inner.notify(oid, payload)
+        Ok(())
     }
 }
 
@@ -81,10 +40,12 @@ fn store_errors_are_retryable() {
     for (n, tid) in [(0, 0), (1, 1), (0, 2), (1, 3), (2, 4), (3, 5)] {
         j.put(n, 1, tid);
     }
-    let flaky = Arc::new(Flaky {
-        inner: j.store.clone(),
-        broken: AtomicBool::new(true),
-    });
+    let flaky = Arc::new(Intercept::with_hook(
+        j.store.clone(),
+        BrokenReads {
+            broken: AtomicBool::new(true),
+        },
+    ));
     let store: Arc<dyn ObjectStore> = flaky.clone();
     let mut p = Player::new(
         store,
@@ -102,7 +63,7 @@ fn store_errors_are_retryable() {
             other => panic!("expected a store error, got {other:?}"),
         }
     }
-    flaky.broken.store(false, Ordering::SeqCst);
+    flaky.hook().broken.store(false, Ordering::SeqCst);
     let mut got = Vec::new();
     for _ in 0..3 {
         match p.next().unwrap() {
@@ -111,7 +72,7 @@ fn store_errors_are_retryable() {
         }
     }
     // Break it again when the reader must move to set 1 (objects 0 and 1 are exhausted).
-    flaky.broken.store(true, Ordering::SeqCst);
+    flaky.hook().broken.store(true, Ordering::SeqCst);
     let mut failures = 0;
     loop {
         match p.next() {
@@ -119,7 +80,7 @@ fn store_errors_are_retryable() {
             Ok(PlayerEvent::End) => break,
             Err(PlayerError::Store { .. }) => {
                 failures += 1;
-                flaky.broken.store(false, Ordering::SeqCst);
+                flaky.hook().broken.store(false, Ordering::SeqCst);
             }
             Err(e) => panic!("unexpected {e:?}"),
         }
