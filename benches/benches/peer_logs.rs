@@ -20,6 +20,16 @@
 //!   and `fdatasync`s the log file before any member returns. Default configuration (files of
 //!   128 MiB, `fallocate` ahead, recycling on, batches under 8 KiB not compressed).
 //!
+//! * `limit`: no engine, the bound for this sync policy on this disk — the simplest durable log
+//!   there is: one file zero-filled ahead (reused round-robin, so no append ever grows it),
+//!   leader/follower group commit (the first waiter writes every queued payload with one
+//!   `pwrite` and `fdatasync`s; the others sleep until a sync covers them). No framing, no CRC,
+//!   no index, no recovery: whatever a log engine adds costs time on top of this.
+//! * `limit_sized`: the same plus a 48-byte size record rewritten at the file's start before
+//!   each sync — what a store that keeps objects of exact size in zero-filled files (as
+//!   `DirStore` does) must write at least; a log that finds its end by scanning (as okaywal)
+//!   does not need it.
+//!
 //! The sides take turns in short rounds (order rotating each round, as in `paired_ratios.rs`);
 //! the table shows each side's throughput over all rounds, p50/p99 latency of single appends
 //! over all rounds, and the ratio rbdj / peer as the median [min–max] of the per-round ratios
@@ -39,6 +49,8 @@
 
 mod common;
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,7 +60,7 @@ use common::{AppendCounts, Counting};
 use journal_client::{JournalSettings, Recorder};
 use object_store_trait::{DirStore, DirStoreOptions, ObjectStore};
 use okaywal::{LogVoid, WriteAheadLog};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use protobuf::well_known_types::BytesValue;
 use raft_engine::{Engine, LogBatch, MessageExt};
 use rbdj_benches::{run_threads, Rng};
@@ -58,7 +70,7 @@ use tempfile::TempDir;
 const PAYLOAD: usize = 4096;
 
 /// What each side has done when an append returns (printed with the results).
-const PROMISES: [(&str, &str); 4] = [
+const PROMISES: [(&str, &str); 6] = [
     (
         "rbdj",
         "entry writev'd to its object file (splay width 4) + fdatasync (SyncPolicy::Data); dir fsync on object creation",
@@ -74,6 +86,14 @@ const PROMISES: [(&str, &str); 4] = [
     (
         "raft-engine",
         "batch appended to the log file by the write-group leader + fdatasync (sync = true)",
+    ),
+    (
+        "limit",
+        "payload copied into the batch; batch pwritten into a zero-filled file by the group's leader + fdatasync",
+    ),
+    (
+        "limit_sized",
+        "as limit, plus a size record written at the file's start before the fdatasync",
     ),
 ];
 
@@ -209,6 +229,105 @@ impl DurableLog for RaftEngineLog {
     fn close(self: Box<Self>) {}
 }
 
+/// Bytes of the `limit` side's file after its 4 KiB header (zero-filled once, reused).
+const LIMIT_FILE_BYTES: u64 = 64 << 20;
+
+/// The `limit` side: leader/follower group commit into a zero-filled file (see the module docs).
+struct RawGroupCommit {
+    file: File,
+    /// Rewrite a size record before each sync (`limit_sized`).
+    sized: bool,
+    state: Mutex<RawState>,
+    done: Condvar,
+    _dir: TempDir,
+}
+
+#[derive(Default)]
+struct RawState {
+    /// Payloads queued since the leader took the last batch.
+    queued: Vec<u8>,
+    /// Ticket of the next append.
+    next: u64,
+    /// Every ticket below this is durable.
+    durable: u64,
+    /// A leader is writing and syncing.
+    leading: bool,
+    /// Where the next batch goes (relative to the data start).
+    offset: u64,
+    /// Batches written, for the entries-per-sync note.
+    syncs: u64,
+}
+
+impl RawGroupCommit {
+    fn open(sized: bool) -> Self {
+        let dir = tempdir();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("log"))
+            .unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for i in 0..=LIMIT_FILE_BYTES / zeros.len() as u64 {
+            file.write_all_at(&zeros, i * zeros.len() as u64).unwrap();
+        }
+        file.sync_all().unwrap();
+        RawGroupCommit {
+            file,
+            sized,
+            state: Mutex::new(RawState::default()),
+            done: Condvar::new(),
+            _dir: dir,
+        }
+    }
+}
+
+impl DurableLog for RawGroupCommit {
+    fn append(&self, _thread: usize, payload: &Bytes) {
+        let mut st = self.state.lock();
+        let ticket = st.next;
+        st.next += 1;
+        st.queued.extend_from_slice(payload);
+        while st.durable <= ticket {
+            if st.leading {
+                self.done.wait(&mut st);
+                continue;
+            }
+            st.leading = true;
+            let batch = std::mem::take(&mut st.queued);
+            let through = st.next;
+            let len = batch.len() as u64;
+            if st.offset + len > LIMIT_FILE_BYTES {
+                st.offset = 0;
+            }
+            let at = st.offset;
+            st.offset += len;
+            drop(st);
+            self.file.write_all_at(&batch, 4096 + at).unwrap();
+            let mut record = [0u8; 48];
+            record[..8].copy_from_slice(&(at + len).to_le_bytes());
+            record[8..16].copy_from_slice(&through.to_le_bytes());
+            if self.sized {
+                self.file.write_all_at(&record, 0).unwrap();
+            }
+            self.file.sync_data().unwrap();
+            st = self.state.lock();
+            st.durable = through;
+            st.leading = false;
+            st.syncs += 1;
+            self.done.notify_all();
+        }
+    }
+    fn note(&self) -> Option<String> {
+        let st = self.state.lock();
+        Some(format!(
+            "{:.1} appends per fdatasync",
+            st.next as f64 / st.syncs.max(1) as f64
+        ))
+    }
+    fn close(self: Box<Self>) {}
+}
+
 struct Side {
     name: &'static str,
     log: Box<dyn DurableLog>,
@@ -241,6 +360,14 @@ fn round(log: &dyn DurableLog, data: &[Bytes], threads: usize, n: u64) -> (Durat
     )
 }
 
+/// Median, min and max over the rounds of `side`'s throughput divided by `base`'s.
+fn per_round_ratio(side: &Side, base: &Side, rounds: usize) -> (f64, f64, f64) {
+    let mut ratios: Vec<f64> = (0..rounds).map(|r| base.times[r] / side.times[r]).collect();
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(0.0, f64::max);
+    (median(&mut ratios), lo, hi)
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     let i = ((sorted.len().max(1) - 1) as f64 * p).round() as usize;
     sorted.get(i).copied().unwrap_or(0) as f64 / 1e3
@@ -253,7 +380,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn wanted_sides() -> Vec<String> {
     std::env::var("RBDJ_PEER_SIDES")
-        .unwrap_or_else(|_| "rbdj,rbdj_splay1,okaywal,raft-engine".to_owned())
+        .unwrap_or_else(|_| "rbdj,rbdj_splay1,okaywal,raft-engine,limit,limit_sized".to_owned())
         .split(',')
         .map(|s| s.trim().to_owned())
         .collect()
@@ -262,7 +389,14 @@ fn wanted_sides() -> Vec<String> {
 fn open_sides(threads: usize) -> Vec<Side> {
     let wanted = wanted_sides();
     let mut sides = Vec::new();
-    for name in ["rbdj", "rbdj_splay1", "okaywal", "raft-engine"] {
+    for name in [
+        "rbdj",
+        "rbdj_splay1",
+        "okaywal",
+        "raft-engine",
+        "limit",
+        "limit_sized",
+    ] {
         if !wanted.iter().any(|w| w == name) {
             continue;
         }
@@ -270,7 +404,9 @@ fn open_sides(threads: usize) -> Vec<Side> {
             "rbdj" => Box::new(RbdjLog::open(4)),
             "rbdj_splay1" => Box::new(RbdjLog::open(1)),
             "okaywal" => Box::new(OkayWalLog::open()),
-            _ => Box::new(RaftEngineLog::open(threads)),
+            "raft-engine" => Box::new(RaftEngineLog::open(threads)),
+            "limit" => Box::new(RawGroupCommit::open(false)),
+            _ => Box::new(RawGroupCommit::open(true)),
         };
         sides.push(Side {
             name,
@@ -325,18 +461,25 @@ fn run_config(threads: usize, n: u64, rounds: usize) {
         );
     }
     println!("\n| ratio (throughput, per round) | median [min–max] | goal ≥ 1.5 |\n|---|---|---|");
+    let is_peer = |s: &&Side| !s.name.starts_with("rbdj") && !s.name.starts_with("limit");
     for ours in sides.iter().filter(|s| s.name.starts_with("rbdj")) {
-        for peer in sides.iter().filter(|s| !s.name.starts_with("rbdj")) {
-            let mut ratios: Vec<f64> = (0..rounds).map(|r| peer.times[r] / ours.times[r]).collect();
-            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = ratios.iter().copied().fold(0.0, f64::max);
-            let med = median(&mut ratios);
+        for peer in sides.iter().filter(is_peer) {
+            let (med, lo, hi) = per_round_ratio(ours, peer, rounds);
             println!(
                 "| {} / {} | **{med:.2}** [{lo:.2}–{hi:.2}] | {} |",
                 ours.name,
                 peer.name,
                 if med >= 1.5 { "met" } else { "not met" }
             );
+        }
+    }
+    if let Some(limit) = sides.iter().find(|s| s.name == "limit") {
+        println!(
+            "\n| fraction of the limit (throughput, per round) | median [min–max] |\n|---|---|"
+        );
+        for side in sides.iter().filter(|s| s.name != "limit") {
+            let (med, lo, hi) = per_round_ratio(side, limit, rounds);
+            println!("| {} / limit | **{med:.2}** [{lo:.2}–{hi:.2}] |", side.name);
         }
     }
     println!();
