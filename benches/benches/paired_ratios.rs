@@ -9,6 +9,9 @@
 //!   entry per write instead of librbd's 16 KiB split), and for 4 KiB writes on the directory
 //!   store a journaled side with splay width 1 (every entry on one object) and one with the
 //!   journal on the directory store but the image in memory (`journal_only_memimage`).
+//!   In memory, a side `bound_copy_crc` does the unjournaled write plus one copy of the payload
+//!   into a warm buffer and its CRC-32C: the least work a journaled write can add, so its ratio
+//!   is the ceiling of any journal's journaled/unjournaled ratio on that store.
 //! * `append_mem`: the physical-limit comparison of `append_limit.rs` (`append_limit_mem`):
 //!   `memcpy_crc32c` (copy each payload into a warm per-thread buffer + CRC-32C) vs the
 //!   `Recorder` on a `MemStore` (each writer keeps 32 appends outstanding; time until every
@@ -149,6 +152,39 @@ fn unjournaled_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64
     )
 }
 
+/// The in-memory bound of a journaled write: the unjournaled write plus the least a journal adds
+/// to it — one copy of the payload into a warm per-thread buffer and its CRC-32C. No journal can
+/// do less per write (its entry must hold the bytes and their checksum), so `unjournaled /
+/// bound_copy_crc` is the best journaled/unjournaled ratio any journal can reach on this store.
+fn bound_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64>) -> Side<'a> {
+    let (plain, dir) = new_image(cfg.backend, "bound");
+    let buffers: Vec<Mutex<Vec<u8>>> = data
+        .iter()
+        .map(|d| Mutex::new(vec![0u8; d.len()]))
+        .collect();
+    (
+        "bound_copy_crc",
+        Box::new(move |n| {
+            let _keep = &dir;
+            let s = next_salt(salt);
+            run_threads(
+                cfg.threads,
+                n,
+                |t, i| {
+                    let mut buf = buffers[t].lock();
+                    buf.copy_from_slice(&data[t]);
+                    std::hint::black_box(ceph_crc32c(0, &buf));
+                    plain
+                        .write(cfg.offset(s, IMAGE_SIZE, t, i), data[t].clone())
+                        .unwrap();
+                    plain.flush().unwrap();
+                },
+                |_| {},
+            )
+        }),
+    )
+}
+
 fn journaled_side<'a>(
     name: &'static str,
     cfg: WriteConfig,
@@ -238,6 +274,9 @@ fn journal_overhead(rounds: usize) {
                 &data,
                 &salt,
             ));
+        }
+        if cfg.backend == Backend::Mem {
+            sides.push(bound_side(cfg, &data, &salt));
         }
         if cfg.io_size > 16 << 10 {
             let big = JournalSettings {
