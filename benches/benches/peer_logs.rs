@@ -122,7 +122,8 @@ impl RbdjLog {
         let dir = tempdir();
         let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
         let counts = Arc::new(AppendCounts::default());
-        let store: Arc<dyn ObjectStore> = Arc::new(Counting::new(Arc::new(store), counts.clone()));
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(Counting::with_hook(Arc::new(store), counts.clone()));
         let settings = JournalSettings {
             writethrough_until_flush: false,
             ..JournalSettings::default()

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -10,8 +9,7 @@ use bytes::Bytes;
 use journal_client::image::{BlockImage, MemImage, SparseFileImage};
 use journal_client::{JournalSettings, JournaledImage};
 use object_store_trait::{
-    AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStat, ObjectStore, OmapBatch, Result,
-    Watch,
+    DirStore, DirStoreOptions, Hook, Intercept, MemStore, ObjectStore, Op, Result,
 };
 use rbdj_benches::{Backend, Pattern, Rng, WriteConfig};
 use tempfile::TempDir;
@@ -91,10 +89,7 @@ pub fn new_journaled_split(
         }
     };
     let counts = Arc::new(AppendCounts::default());
-    let store = Arc::new(Counting {
-        inner,
-        counts: Arc::clone(&counts),
-    });
+    let store = Arc::new(Counting::with_hook(inner, Arc::clone(&counts)));
     let journaled = JournaledImage::open(store, "bench", image, settings).unwrap();
     (journaled, dirs, counts)
 }
@@ -117,69 +112,16 @@ impl AppendCounts {
 }
 
 /// An [`ObjectStore`] that counts appends (to measure group commit: entries per store append,
-/// each of which is one `fdatasync` on a `DirStore`).
-#[derive(Debug)]
-pub struct Counting {
-    inner: Arc<dyn ObjectStore>,
-    counts: Arc<AppendCounts>,
-}
+/// each of which is one `fdatasync` on a `DirStore`): `Counting::with_hook(inner, counts)`.
+pub type Counting = Intercept<Arc<dyn ObjectStore>, Arc<AppendCounts>>;
 
-impl Counting {
-    /// Wraps `inner`, counting its appends into `counts`.
-    pub fn new(inner: Arc<dyn ObjectStore>, counts: Arc<AppendCounts>) -> Self {
-        Counting { inner, counts }
-    }
-}
-
-impl ObjectStore for Counting {
-    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
-        self.counts.appends.fetch_add(1, Ordering::Relaxed);
-        self.counts
-            .pieces
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.inner.append(oid, data, guard)
-    }
-    fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
-        self.inner.read(oid, offset, len)
-    }
-    fn stat(&self, oid: &str) -> Result<ObjectStat> {
-        self.inner.stat(oid)
-    }
-    fn remove(&self, oid: &str) -> Result<()> {
-        self.inner.remove(oid)
-    }
-    fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.inner.list(prefix)
-    }
-    fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
-        self.inner.write_full(oid, data)
-    }
-    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
-        self.inner.write_at(oid, offset, data)
-    }
-    fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
-        self.inner.omap_get(oid, keys)
-    }
-    fn omap_list(
-        &self,
-        oid: &str,
-        start_after: &str,
-        prefix: &str,
-        max: usize,
-    ) -> Result<Vec<(String, Bytes)>> {
-        self.inner.omap_list(oid, start_after, prefix, max)
-    }
-    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> Result<()> {
-        self.inner.omap_apply(oid, batch)
-    }
-    fn watch(&self, oid: &str) -> Result<Watch> {
-        self.inner.watch(oid)
-    }
-    fn notify(&self, oid: &str, payload: Bytes) -> Result<usize> {
-        self.inner.notify(oid, payload)
-    }
-    fn notify_crosses_processes(&self) -> bool {
-        self.inner.notify_crosses_processes()
+impl Hook for AppendCounts {
+    fn before(&self, op: Op<'_>) -> Result<()> {
+        if let Op::Append { data, .. } = op {
+            self.appends.fetch_add(1, Ordering::Relaxed);
+            self.pieces.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
