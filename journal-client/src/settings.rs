@@ -26,6 +26,13 @@ pub struct JournalSettings {
     /// `rbd_journal_commit_age`: how often the image client's commit position is written.
     /// Default 5 s.
     pub commit_age: Duration,
+    /// Also write the commit position (and trim) whenever the writer moves to a new object
+    /// set, instead of only every `commit_age`. A busy journal then keeps about two object sets
+    /// in its store rather than `commit_age` worth of writes (at 300 MB/s and the defaults,
+    /// ~200 MiB instead of ~1.5 GiB), and in memory the entry buffers of trimmed sets are
+    /// reused instead of fresh pages being faulted in. Costs one header update per object set.
+    /// librbd commits on age only (`false`). Default `true`.
+    pub commit_on_rollover: bool,
     /// `rbd_journal_object_flush_interval`: send an object's batch once it holds this many
     /// entries. Default `None` (off).
     pub flush_interval_entries: Option<NonZeroU32>,
@@ -61,6 +68,7 @@ impl Default for JournalSettings {
             pool_id: -1,
             name_pool_id: 0,
             commit_age: Duration::from_secs(5),
+            commit_on_rollover: true,
             flush_interval_entries: None,
             flush_bytes: NonZeroU64::new(1 << 20),
             flush_age: None,

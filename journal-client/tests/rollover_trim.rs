@@ -71,6 +71,51 @@ fn committed_sets_are_trimmed() {
     ji.close().unwrap();
 }
 
+/// Waits (a liveness bound, not a timing claim) until `done` holds for the header's metadata.
+fn eventually(header: &JournalHeader, done: impl Fn(u64, u64) -> bool) -> (u64, u64) {
+    for _ in 0..2000 {
+        let meta = header.get_mutable_metadata().unwrap();
+        if done(meta.minimum_set, meta.active_set) {
+            return (meta.minimum_set, meta.active_set);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let meta = header.get_mutable_metadata().unwrap();
+    (meta.minimum_set, meta.active_set)
+}
+
+#[test]
+fn set_rollover_commits_and_trims_without_waiting_for_commit_age() {
+    // A commit age far beyond the test: only the rollover can write the position and trim.
+    let store: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
+    let ji = open(
+        &store,
+        JournalSettings {
+            commit_age: std::time::Duration::from_secs(3600),
+            ..settings()
+        },
+    );
+    write_many(&ji, 60);
+    ji.wait_applied().unwrap();
+    // Every entry so far is applied; the next rollover writes a position past all of them.
+    let before = ji.active_set();
+    let mut i = 0;
+    while ji.active_set() == before {
+        ji.write(i * 1000, Bytes::from(vec![7u8; 900])).unwrap();
+        i += 1;
+    }
+    let header = JournalHeader::new(store.clone(), 0, "j");
+    let (minimum, active) = eventually(&header, |min, active| min + 1 >= active);
+    assert!(
+        minimum + 1 >= active && minimum >= before,
+        "minimum set {minimum}, active set {active}, applied through set {before}: not trimmed"
+    );
+    // §8: nothing left below the minimum set.
+    let objects = common::journal_objects(store.as_ref(), 0, "j");
+    assert!(objects.keys().all(|n| n / 2 >= minimum));
+    ji.close().unwrap();
+}
+
 #[test]
 fn an_uncommitted_client_holds_back_trimming() {
     let store: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
@@ -127,9 +172,14 @@ fn a_laggy_client_is_disconnected_and_stops_holding_back_trimming() {
 #[test]
 fn the_writer_follows_an_active_set_advanced_by_someone_else() {
     // §6.3, last paragraph: a header notification shows a newer active set; the writer closes
-    // its objects and continues in that set.
+    // its objects and continues in that set. (No commit at the rollover: the reader below must
+    // find both entries uncommitted.)
     let store: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
-    let ji = open(&store, settings());
+    let no_early_commit = JournalSettings {
+        commit_on_rollover: false,
+        ..settings()
+    };
+    let ji = open(&store, no_early_commit);
     ji.write(0, Bytes::from_static(b"before")).unwrap();
     JournalHeader::new(store.clone(), 0, "j")
         .set_active_set(5)

