@@ -81,6 +81,9 @@ pub struct LivePlayer {
     /// The current re-read interval: `poll_age`, doubled by each empty re-read up to
     /// `idle_poll_age_max`.
     current_poll: Duration,
+    /// For [`LivePlayer::try_next`]: the player answered `End` and is not re-read before this
+    /// instant unless a notification arrives.
+    next_poll: Option<Instant>,
 }
 
 impl LivePlayer {
@@ -129,6 +132,7 @@ impl LivePlayer {
             info,
             notified_wakes: 0,
             current_poll: options.poll_age,
+            next_poll: None,
         };
         live.watch_data_objects(active_set)?;
         Ok(live)
@@ -165,6 +169,91 @@ impl LivePlayer {
                 self.current_poll = self.current_poll.saturating_mul(2).min(max);
             }
             self.refresh_metadata()?;
+        }
+    }
+
+    /// The next entry without blocking: the non-blocking form of [`LivePlayer::next_timeout`]
+    /// for callers that wait on many players at once (the agent's replay threads). After the
+    /// player reached the end of the journal it is re-read only once a notification arrived on
+    /// one of [`LivePlayer::receivers`] or [`LivePlayer::next_poll`] has passed, with the same
+    /// idle backoff as `next_timeout`. `Ok(None)`: nothing new now.
+    pub fn try_next(&mut self) -> Result<Option<ReplayEntry>> {
+        if let Some(due) = self.next_poll {
+            let header = self.header_watch.as_ref().is_some_and(|w| w.drain() > 0);
+            let mut data = false;
+            for w in &self.data_watches {
+                data |= w.drain() > 0;
+            }
+            let poll = Instant::now() >= due;
+            if header || data {
+                self.notified_wakes += 1;
+                self.current_poll = self.options.poll_age;
+            } else if poll {
+                let max = self.options.idle_poll_age_max.max(self.options.poll_age);
+                self.current_poll = self.current_poll.saturating_mul(2).min(max);
+            } else {
+                return Ok(None);
+            }
+            self.next_poll = None;
+            // Appends alone (data objects notified, the header not) leave `active_set` and the
+            // tags as they were: re-reading the tails below finds the entries. A set or tag
+            // change mutates the header, which notifies.
+            if header || poll {
+                self.refresh_metadata()?;
+            }
+        }
+        match self
+            .player
+            .next()
+            .map_err(|e| crate::ReplayError::Player(e.to_string()))?
+        {
+            PlayerEvent::Entry(e) => {
+                self.current_poll = self.options.poll_age;
+                Ok(Some(e))
+            }
+            PlayerEvent::End => {
+                self.next_poll = Some(Instant::now() + self.current_poll);
+                Ok(None)
+            }
+        }
+    }
+
+    /// When [`LivePlayer::try_next`] re-reads the journal without a notification; `None` while
+    /// it has not reached the end (the next call reads at once).
+    pub fn next_poll(&self) -> Option<Instant> {
+        self.next_poll
+    }
+
+    /// The channels whose notifications make [`LivePlayer::try_next`] re-read before
+    /// [`LivePlayer::next_poll`] (header and active-set data objects); empty while it has not
+    /// reached the end or without notifications.
+    pub fn receivers(&self) -> Vec<&crossbeam_channel::Receiver<object_store_trait::Notification>> {
+        if self.next_poll.is_none() {
+            return Vec::new();
+        }
+        self.header_watch
+            .iter()
+            .chain(self.data_watches.iter())
+            .map(Watch::receiver)
+            .collect()
+    }
+
+    /// Whether a notification is pending on one of [`LivePlayer::receivers`].
+    pub fn notified(&self) -> bool {
+        self.next_poll.is_some()
+            && self
+                .header_watch
+                .iter()
+                .chain(self.data_watches.iter())
+                .any(|w| !w.receiver().is_empty())
+    }
+
+    /// Drops pending notifications of the journal header: for the caller's own header
+    /// mutation (the replayer's commit position), which changes nothing the player reads. A
+    /// change by someone else notified at the same moment is then seen at the next poll.
+    pub fn discard_header_notifications(&self) {
+        if let Some(w) = &self.header_watch {
+            w.drain();
         }
     }
 

@@ -23,12 +23,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crossbeam_channel::{Receiver, Select};
 use journal_core::commit::{CommitTid, CommitTracker};
 use journal_core::encoding::Decode;
 use journal_core::event::{Event, EventEntry};
 use journal_core::header::{ClientState, JournalHeader};
 use journal_core::player::ReplayEntry;
 use journal_core::tag_data::TagData;
+use object_store_trait::Notification;
 use parking_lot::Mutex;
 
 use crate::applier::EventSink;
@@ -118,6 +120,21 @@ pub enum ReplayEnd {
     Disconnected,
 }
 
+/// What one [`Replayer::step`] left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// It stopped after its entry budget with more possibly waiting: call again soon.
+    Busy,
+    /// Nothing to do before this instant unless a notification arrives on one of
+    /// [`Replayer::receivers`].
+    Idle(Instant),
+    /// Replay ended; call [`Replayer::finish`].
+    End(ReplayEnd),
+}
+
+/// Entries [`Replayer::run`] handles between looks at the stop flag and its timers.
+const STEP_ENTRIES: usize = 64;
+
 /// Identifies the two journals a replayer links.
 #[derive(Debug, Clone)]
 pub struct ReplayLink {
@@ -153,6 +170,12 @@ pub struct Replayer {
     /// The replica's consistency mark ([`crate::sync_mark`]): the replica is consistent only
     /// once the entry it names is applied and flushed.
     mark: Option<SyncMark>,
+    /// Whether the first [`Replayer::step`] (role check, initial state) ran.
+    started: bool,
+    /// Since when the journal has had nothing new (for the caught-up report).
+    idle_since: Option<Instant>,
+    /// An entry read but held back by the replay delay, with its decoded event.
+    delayed: Option<(ReplayEntry, EventEntry)>,
 }
 
 impl std::fmt::Debug for Replayer {
@@ -218,6 +241,9 @@ impl Replayer {
             last_behind_check: now,
             last_entry: None,
             dirty_commit: false,
+            started: false,
+            idle_since: None,
+            delayed: None,
         })
     }
 
@@ -233,43 +259,153 @@ impl Replayer {
     }
 
     fn run_inner(&mut self, stop: &AtomicBool) -> Result<ReplayEnd> {
-        // The local watch exists since `new`: a role change before it was registered (after
-        // bootstrap looked at the roles) is only visible by checking now.
-        if let Some(end) = self.check_roles()? {
-            return Ok(end);
-        }
-        match self.mark {
-            None => self.set_state(ImageState::Replaying, ""),
-            Some(m) => self.set_state(ImageState::Syncing, &m.to_string()),
-        }
         loop {
+            match self.step(stop, STEP_ENTRIES)? {
+                Step::Busy => {}
+                Step::Idle(until) => self.wait(until),
+                Step::End(end) => return Ok(end),
+            }
+        }
+    }
+
+    /// Blocks until `until` or a notification on [`Replayer::receivers`].
+    fn wait(&self, until: Instant) {
+        let timeout = until.saturating_duration_since(Instant::now());
+        let receivers = self.receivers();
+        if receivers.is_empty() {
+            std::thread::sleep(timeout);
+            return;
+        }
+        let mut sel = Select::new();
+        for r in &receivers {
+            sel.recv(r);
+        }
+        // Readiness only: the step that follows drains the channels it acts on.
+        let _ = sel.ready_timeout(timeout);
+    }
+
+    /// Does at most `max_entries` entries' worth of replay without blocking on the journal:
+    /// the non-blocking form of [`Replayer::run`] for callers that drive many replayers from a
+    /// few threads (the agent). After [`Step::End`] the caller calls [`Replayer::finish`]; on
+    /// an error too, where possible.
+    pub fn step(&mut self, stop: &AtomicBool, max_entries: usize) -> Result<Step> {
+        if !self.started {
+            self.started = true;
+            // The local watch exists since `new`: a role change before it was registered
+            // (after bootstrap looked at the roles) is only visible by checking now.
+            if let Some(end) = self.check_roles()? {
+                return Ok(Step::End(end));
+            }
+            match self.mark {
+                None => self.set_state(ImageState::Replaying, ""),
+                Some(m) => self.set_state(ImageState::Syncing, &m.to_string()),
+            }
+        }
+        for _ in 0..max_entries.max(1) {
             if stop.load(Ordering::Relaxed) {
-                return Ok(ReplayEnd::Stopped);
+                return Ok(Step::End(ReplayEnd::Stopped));
             }
             let local_changed = self.local_watch.as_ref().is_some_and(|w| w.drain() > 0);
             if local_changed || self.last_check.elapsed() >= self.options.check_interval {
                 self.last_check = Instant::now();
                 if let Some(end) = self.check_roles()? {
-                    return Ok(end);
+                    return Ok(Step::End(end));
                 }
             }
-            let wait = self.options.check_interval.min(self.options.flush_interval);
-            match self.live.next_timeout(wait)? {
-                Some(entry) => {
-                    if let Some(end) = self.handle_entry(entry, stop)? {
-                        return Ok(end);
+            let next = match self.delayed.take() {
+                Some(held) => Some(held),
+                None => match self.live.try_next()? {
+                    Some(re) => {
+                        let event = EventEntry::from_bytes(re.entry.data.clone())?;
+                        Some((re, event))
+                    }
+                    None => None,
+                },
+            };
+            match next {
+                Some((re, event)) => {
+                    if let Some(due) = self.delay_due(&event) {
+                        // Held back by the replay delay: keep it and wait.
+                        self.delayed = Some((re, event));
+                        self.periodic()?;
+                        return Ok(Step::Idle(due.min(self.next_deadline())));
+                    }
+                    self.idle_since = None;
+                    if let Some(end) = self.handle_entry(re, event)? {
+                        return Ok(Step::End(end));
                     }
                 }
                 None => {
-                    // Nothing more in the journal now: caught up.
-                    let mut st = self.status.lock();
-                    st.entries_behind = 0;
-                    st.seconds_behind = 0.0;
-                    self.last_behind_check = Instant::now();
+                    // Nothing more in the journal: caught up once that held for a whole
+                    // wait (the status keeps the last entry's lag until then).
+                    let since = *self.idle_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.idle_wait() {
+                        let mut st = self.status.lock();
+                        st.entries_behind = 0;
+                        st.seconds_behind = 0.0;
+                        drop(st);
+                        self.last_behind_check = Instant::now();
+                    }
+                    self.periodic()?;
+                    return Ok(Step::Idle(self.next_deadline()));
                 }
             }
             self.periodic()?;
         }
+        Ok(Step::Busy)
+    }
+
+    /// Flushes what was applied and writes the commit position: the end of a replay, after
+    /// [`Step::End`] or an error.
+    pub fn finish(&mut self) -> Result<()> {
+        self.flush_and_commit(true)
+    }
+
+    /// The channels whose notifications mean [`Replayer::step`] has work before the instant
+    /// its [`Step::Idle`] named: the local journal header (role changes, resync requests) and,
+    /// once caught up, the live player's watches.
+    pub fn receivers(&self) -> Vec<&Receiver<Notification>> {
+        let mut out = self.live.receivers();
+        if let Some(w) = &self.local_watch {
+            out.push(w.receiver());
+        }
+        out
+    }
+
+    /// Whether a notification is pending on one of [`Replayer::receivers`].
+    pub fn notified(&self) -> bool {
+        self.live.notified()
+            || self
+                .local_watch
+                .as_ref()
+                .is_some_and(|w| !w.receiver().is_empty())
+    }
+
+    /// How long the journal must stay empty before the status reports "caught up".
+    fn idle_wait(&self) -> Duration {
+        self.options.check_interval.min(self.options.flush_interval)
+    }
+
+    /// The earliest instant periodic work (role checks, flush, commit, re-read) is due.
+    fn next_deadline(&self) -> Instant {
+        let check = self.options.check_interval;
+        let mut due = (self.last_check + check).min(self.last_behind_check + check);
+        if let Some(since) = self.idle_since {
+            let report = since + self.idle_wait();
+            if report > Instant::now() {
+                due = due.min(report);
+            }
+        }
+        if let Some(poll) = self.live.next_poll() {
+            due = due.min(poll);
+        }
+        if self.sink.unflushed() > 0 {
+            due = due.min(self.last_flush + self.options.flush_interval);
+        }
+        if self.dirty_commit {
+            due = due.min(self.last_commit + self.options.commit_interval);
+        }
+        due
     }
 
     /// Flushes on the interval and writes the commit position on its interval.
@@ -293,7 +429,7 @@ impl Replayer {
         Ok(())
     }
 
-    fn handle_entry(&mut self, re: ReplayEntry, stop: &AtomicBool) -> Result<Option<ReplayEnd>> {
+    fn handle_entry(&mut self, re: ReplayEntry, event: EventEntry) -> Result<Option<ReplayEnd>> {
         let tag_tid = re.entry.tag_tid;
         let entry_tid = re.entry.entry_tid;
         let mut demoted = false;
@@ -303,7 +439,6 @@ impl Replayer {
                 return Ok(Some(end));
             }
         }
-        let event = EventEntry::from_bytes(re.entry.data.clone())?;
         // A role marker carries no data: if it is the last entry the image sync may have
         // copied, the replica is consistent before the tag change makes its role visible.
         if matches!(event.event, Event::DemotePromote)
@@ -314,10 +449,6 @@ impl Replayer {
         if self.remote_tag != Some(tag_tid) {
             demoted = self.change_tag(tag_tid)?;
             self.remote_tag = Some(tag_tid);
-        }
-        self.wait_for_delay(&event, stop)?;
-        if stop.load(Ordering::Relaxed) {
-            return Ok(Some(ReplayEnd::Stopped));
         }
         let token = self.tracker.allocate(re.object_number, tag_tid, entry_tid);
         let bytes = re.entry.data.len() as u64;
@@ -375,19 +506,14 @@ impl Replayer {
         Ok(remote_data.is_orphan())
     }
 
-    fn wait_for_delay(&mut self, event: &EventEntry, stop: &AtomicBool) -> Result<()> {
+    /// When `event` may be applied, if the replay delay still holds it back.
+    fn delay_due(&self, event: &EventEntry) -> Option<Instant> {
         if self.options.replay_delay.is_zero() || event.timestamp.is_zero() {
-            return Ok(());
+            return None;
         }
         let due = event.timestamp.as_duration() + self.options.replay_delay;
-        loop {
-            let now = wall_clock();
-            if now >= due || stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            std::thread::sleep((due - now).min(Duration::from_millis(20)));
-            self.periodic()?;
-        }
+        let now = wall_clock();
+        (now < due).then(|| Instant::now() + (due - now))
     }
 
     fn update_lag(&mut self, event: &EventEntry) {
@@ -443,6 +569,8 @@ impl Replayer {
                 .remote_header
                 .client_commit(&self.link.local_uuid, &position)?;
             self.link.remote_header.trim()?;
+            // Our own commit notified the header: not news for the player.
+            self.live.discard_header_notifications();
         }
         Ok(())
     }
