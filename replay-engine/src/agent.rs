@@ -4,12 +4,16 @@
 //! * A **pool watcher** thread lists the remote site's mirrored images (`rbd_mirroring` image
 //!   records: in pool mode every journaled image, in image mode those enabled one by one) every
 //!   [`AgentOptions::scan_interval`] or when the remote `rbd_mirroring` / `rbd_directory` objects
-//!   are notified. It starts an image replayer thread per new image and stops the replayer of
-//!   images no longer mirrored, removing their local replica if it is non-primary.
-//! * An **image replayer** thread loops: bootstrap ([`crate::bootstrap`]), then live replay
-//!   ([`crate::replayer`]) until something changes, reporting its [`ImageStatus`]. Errors are
-//!   reported and retried after [`AgentOptions::retry_interval`]; split-brain stops replay for
-//!   that image until a resync is requested on the local image.
+//!   are notified. It starts an image replayer per new image and stops the replayer of images
+//!   no longer mirrored, removing their local replica if it is non-primary.
+//! * An **image replayer** (`image_task.rs`) loops: bootstrap ([`crate::bootstrap`]),
+//!   then live replay ([`crate::replayer`]) until something changes, reporting its
+//!   [`ImageStatus`]. Errors are reported and retried after [`AgentOptions::retry_interval`];
+//!   split-brain stops replay for that image until a resync is requested on the local image.
+//! * Image replayers do not have a thread each ([`crate::replay_pool`]): a few replay threads
+//!   ([`AgentOptions::replay_threads`]) step the replays of all images, and a few bootstrap
+//!   threads ([`AgentOptions::bootstrap_threads`]) run the bootstraps, whose image syncs may
+//!   take long. An agent with 1,000 images runs about ten threads, not 1,000.
 //! * One-way mirroring runs one agent on the secondary site; a primary with several
 //!   secondaries has one agent per secondary (each its own client and position on the primary's
 //!   journals). Two-way mirroring runs an agent on each site with the other as remote: for each
@@ -21,19 +25,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Select, TryRecvError};
 use parking_lot::Mutex;
 
-use journal_client::image::{BlockImage, RBD_OBJECT_ORDER};
-
-use crate::applier::ApplierSink;
-use crate::bootstrap::{self, BootstrapOptions, Bootstrapped, ImageLink};
+use crate::bootstrap::{BootstrapOptions, ImageLink};
 use crate::error::{ReplayError, Result};
 use crate::image_journal;
-use crate::replayer::{ReplayEnd, ReplayLink, Replayer, ReplayerOptions};
+use crate::image_task::ImageTask;
+use crate::replay_pool::ReplayPool;
+use crate::replayer::ReplayerOptions;
 use crate::site::{Site, DIRECTORY_OID};
 use crate::site_mirror::{self, MirrorImageState, MirrorMode, MIRRORING_OID};
-use crate::status::{ImageState, ImageStatus};
-use crate::write_back::WriteBackImage;
+use crate::status::ImageStatus;
 
 /// Agent settings.
 #[derive(Debug, Clone)]
@@ -47,6 +50,14 @@ pub struct AgentOptions {
     /// Pause before retrying an image after an error or while it is stopped / split-brain.
     /// Default 200 ms.
     pub retry_interval: Duration,
+    /// Threads that run the image replayers' live replay, each serving its share of the
+    /// images in turns of at most 64 entries. Default: the number of cores, at least 2 and at
+    /// most 8 (replay is store I/O and CPU; more threads than cores only add switches).
+    pub replay_threads: usize,
+    /// Threads that bootstrap images (replica creation, image sync, resync): at most this many
+    /// image syncs run at once, as Ceph's `rbd_mirror_concurrent_image_syncs` (default 5). A
+    /// sync that blocks holds one; images already replaying are not held up. Default 5.
+    pub bootstrap_threads: usize,
 }
 
 impl Default for AgentOptions {
@@ -56,6 +67,10 @@ impl Default for AgentOptions {
             bootstrap: BootstrapOptions::default(),
             scan_interval: Duration::from_millis(500),
             retry_interval: Duration::from_millis(200),
+            replay_threads: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get)
+                .clamp(2, 8),
+            bootstrap_threads: 5,
         }
     }
 }
@@ -63,15 +78,20 @@ impl Default for AgentOptions {
 struct ImageWorker {
     stop: Arc<AtomicBool>,
     status: Arc<Mutex<ImageStatus>>,
-    thread: Option<JoinHandle<()>>,
+    /// Disconnects once the image's task was dropped (finished).
+    done: Receiver<()>,
 }
 
 impl ImageWorker {
-    fn stop_and_join(&mut self) {
+    fn stop_and_join(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Err once the task is gone: the channel carries no messages.
+        let _ = self.done.recv();
+    }
+
+    /// Whether the image's task was dropped (its replayer flushed and committed).
+    fn finished(&self) -> bool {
+        matches!(self.done.try_recv(), Err(TryRecvError::Disconnected))
     }
 }
 
@@ -95,22 +115,37 @@ impl MirrorAgent {
         local.add_peer(&remote_uuid, "remote")?;
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Workers = Arc::new(Mutex::new(BTreeMap::new()));
+        let pool = Arc::new(ReplayPool::start(
+            options.replay_threads,
+            options.bootstrap_threads,
+            &stop,
+        )?);
         let ctx = AgentCtx {
             local,
             remote,
             local_uuid,
             remote_uuid,
-            options,
+            options: Arc::new(options),
             stop: Arc::clone(&stop),
             workers: Arc::clone(&workers),
+            pool: Arc::clone(&pool),
+            retiring: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("mirror-pool-watcher".into())
-            .spawn(move || ctx.pool_watcher())
-            .map_err(|e| ReplayError::Invalid(format!("spawn: {e}")))?;
+            .spawn(move || ctx.pool_watcher());
+        let thread = match thread {
+            Ok(t) => t,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                pool.join();
+                return Err(ReplayError::Invalid(format!("spawn: {e}")));
+            }
+        };
         Ok(AgentHandle {
             stop,
             workers,
+            pool,
             thread: Some(thread),
         })
     }
@@ -120,6 +155,7 @@ impl MirrorAgent {
 pub struct AgentHandle {
     stop: Arc<AtomicBool>,
     workers: Workers,
+    pool: Arc<ReplayPool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -154,11 +190,12 @@ impl AgentHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let mut workers = std::mem::take(&mut *self.workers.lock());
-        for w in workers.values_mut() {
+        let workers = std::mem::take(&mut *self.workers.lock());
+        for w in workers.values() {
             w.stop.store(true, Ordering::Relaxed);
         }
-        for w in workers.values_mut() {
+        self.pool.join();
+        for w in workers.values() {
             w.stop_and_join();
         }
     }
@@ -170,31 +207,22 @@ impl Drop for AgentHandle {
     }
 }
 
-#[derive(Clone)]
 struct AgentCtx {
     local: Site,
     remote: Site,
     local_uuid: String,
     remote_uuid: String,
-    options: AgentOptions,
+    options: Arc<AgentOptions>,
     stop: Arc<AtomicBool>,
     workers: Workers,
-}
-
-/// Sleeps up to `d`, returning early when `stop` is raised.
-fn sleep_unless(stop: &AtomicBool, d: Duration) {
-    let end = Instant::now() + d;
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now >= end {
-            return;
-        }
-        std::thread::sleep((end - now).min(Duration::from_millis(5)));
-    }
+    pool: Arc<ReplayPool>,
+    /// Images no longer mirrored, stopping: their replica is removed once their task finished
+    /// (without waiting for it here: a task queued behind blocked bootstraps ends late).
+    retiring: Vec<(String, ImageWorker)>,
 }
 
 impl AgentCtx {
-    fn pool_watcher(self) {
+    fn pool_watcher(mut self) {
         let store = Arc::clone(self.remote.store());
         let watches = [
             store.watch(MIRRORING_OID).ok(),
@@ -206,16 +234,30 @@ impl AgentCtx {
             }
             let end = Instant::now() + self.options.scan_interval;
             while !self.stop.load(Ordering::Relaxed) && Instant::now() < end {
-                if watches.iter().flatten().any(|w| w.drain() > 0) {
+                if watches.iter().flatten().any(|w| w.drain() > 0)
+                    || self.retiring.iter().any(|(_, w)| w.finished())
+                {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                // Wake on a notification, else look at the stop flag every 20 ms.
+                let wait = end
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(20));
+                if watches.iter().all(Option::is_none) {
+                    std::thread::sleep(wait);
+                } else {
+                    let mut sel = Select::new();
+                    for w in watches.iter().flatten() {
+                        sel.recv(w.receiver());
+                    }
+                    let _ = sel.ready_timeout(wait);
+                }
             }
         }
     }
 
     /// Starts replayers for new mirrored images and retires those no longer mirrored.
-    fn scan(&self) -> Result<()> {
+    fn scan(&mut self) -> Result<()> {
         let mode = self.remote.mirror_mode()?;
         let records = if mode == MirrorMode::Disabled {
             BTreeMap::new()
@@ -237,13 +279,30 @@ impl AgentCtx {
         };
         for global_id in gone {
             let worker = self.workers.lock().remove(&global_id);
-            if let Some(mut w) = worker {
-                w.stop_and_join();
+            if let Some(w) = worker {
+                w.stop.store(true, Ordering::Relaxed);
+                self.retiring.push((global_id, w));
             }
-            self.remove_replica(&global_id)?;
+        }
+        let mut first_error = None;
+        for (global_id, w) in std::mem::take(&mut self.retiring) {
+            if !w.finished() {
+                self.retiring.push((global_id, w));
+            } else if let Err(e) = self.remove_replica(&global_id) {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         for (global_id, remote_id) in wanted {
-            if self.workers.lock().contains_key(&global_id) {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            // A retiring replayer of the same image must end (and its replica go) first.
+            if self.workers.lock().contains_key(&global_id)
+                || self.retiring.iter().any(|(g, _)| *g == global_id)
+            {
                 continue;
             }
             let name = self
@@ -252,7 +311,6 @@ impl AgentCtx {
                 .map(|i| i.name)
                 .unwrap_or_default();
             let status = Arc::new(Mutex::new(ImageStatus::starting(&name, &global_id)));
-            let stop = Arc::new(AtomicBool::new(false));
             let link = ImageLink {
                 local: self.local.clone(),
                 remote: self.remote.clone(),
@@ -261,24 +319,18 @@ impl AgentCtx {
                 global_id: global_id.clone(),
                 remote_id,
             };
-            let worker_ctx = (
+            let (home, load) = self.pool.least_loaded();
+            let (task, stop, done) = ImageTask::new(
                 link,
-                self.options.clone(),
-                Arc::clone(&stop),
+                Arc::clone(&self.options),
                 Arc::clone(&status),
+                home,
+                load,
             );
-            let thread = std::thread::Builder::new()
-                .name(format!("mirror-{name}"))
-                .spawn(move || image_worker(worker_ctx.0, worker_ctx.1, worker_ctx.2, worker_ctx.3))
-                .map_err(|e| ReplayError::Invalid(format!("spawn: {e}")))?;
-            self.workers.lock().insert(
-                global_id,
-                ImageWorker {
-                    stop,
-                    status,
-                    thread: Some(thread),
-                },
-            );
+            self.workers
+                .lock()
+                .insert(global_id, ImageWorker { stop, status, done });
+            self.pool.submit(task);
         }
         Ok(())
     }
@@ -295,85 +347,5 @@ impl AgentCtx {
             return Ok(());
         }
         self.local.remove_image_by_id(&info.name, &id)
-    }
-}
-
-fn set_status(status: &Mutex<ImageStatus>, state: ImageState, description: String) {
-    let mut st = status.lock();
-    st.state = state;
-    st.description = description;
-    if st.state != ImageState::Replaying {
-        st.entries_per_second = 0.0;
-        st.bytes_per_second = 0.0;
-    }
-}
-
-/// The image replayer loop (see the module docs).
-fn image_worker(
-    link: ImageLink,
-    options: AgentOptions,
-    stop: Arc<AtomicBool>,
-    status: Arc<Mutex<ImageStatus>>,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        status.lock().state = ImageState::Starting;
-        match run_image_once(&link, &options, &stop, &status) {
-            Ok(None) => {}
-            Ok(Some((state, why))) => {
-                set_status(&status, state, why);
-                sleep_unless(&stop, options.retry_interval);
-            }
-            Err(e) => {
-                set_status(&status, ImageState::Error, e.to_string());
-                sleep_unless(&stop, options.retry_interval);
-            }
-        }
-    }
-    let mut st = status.lock();
-    if st.state == ImageState::Replaying || st.state == ImageState::Syncing {
-        st.state = ImageState::Stopped;
-        st.description = "agent stopped".into();
-    }
-}
-
-/// One bootstrap + replay round. `Ok(None)`: go round again at once; `Ok(Some)`: report this
-/// state and pause.
-fn run_image_once(
-    link: &ImageLink,
-    options: &AgentOptions,
-    stop: &AtomicBool,
-    status: &Arc<Mutex<ImageStatus>>,
-) -> Result<Option<(ImageState, String)>> {
-    let local_id = match bootstrap::bootstrap(link, &options.bootstrap, stop, status)? {
-        Bootstrapped::Replay { local_id } => local_id,
-        Bootstrapped::Stopped(why) => return Ok(Some((ImageState::Stopped, why))),
-        Bootstrapped::SplitBrain(why) => return Ok(Some((ImageState::SplitBrain, why))),
-        Bootstrapped::Interrupted => return Ok(None),
-    };
-    let image: Arc<dyn BlockImage> = link.local.open_image_by_id(&local_id)?;
-    let image: Arc<dyn BlockImage> = match options.replayer.write_back_chunks {
-        0 => image,
-        n => Arc::new(WriteBackImage::new(image, 1 << RBD_OBJECT_ORDER, n)),
-    };
-    let sink = ApplierSink::new(image, options.replayer.flush_every_entries);
-    let replay_link = ReplayLink {
-        remote_header: link.remote_header(),
-        local_header: link.local.journal_header(&local_id),
-        local_uuid: link.local_uuid.clone(),
-        remote_uuid: link.remote_uuid.clone(),
-    };
-    let mut replayer = Replayer::new(
-        replay_link,
-        Box::new(sink),
-        options.replayer.clone(),
-        Arc::clone(status),
-    )?;
-    match replayer.run(stop)? {
-        ReplayEnd::Stopped => Ok(None),
-        ReplayEnd::RemoteDemoted => Ok(Some((
-            ImageState::Stopped,
-            "remote image was demoted".into(),
-        ))),
-        ReplayEnd::LocalPromoted | ReplayEnd::ResyncRequested | ReplayEnd::Disconnected => Ok(None),
     }
 }

@@ -13,8 +13,8 @@
 //!   image sync from a journal sync point, resync; [`sync_mark`]: the durable mark that a replica
 //!   is not yet consistent (copying, or replaying up to the newest entry the copy may hold).
 //! * [`role`]: promote, demote, force-promote.
-//! * [`agent`]: the mirror agent (pool watcher + one replayer thread per image), reporting
-//!   [`status`] per image.
+//! * [`agent`]: the mirror agent (pool watcher + an image replayer per image, run by a few
+//!   [`replay_pool`] threads whatever the number of images), reporting [`status`] per image.
 //!
 //! The design is written up in `docs/mirroring.md`.
 //!
@@ -66,7 +66,9 @@ pub mod bootstrap;
 pub mod ids;
 pub mod image_journal;
 pub mod image_sync;
+mod image_task;
 pub mod live_player;
+pub mod replay_pool;
 pub mod replayer;
 pub mod role;
 pub mod site;
