@@ -5,8 +5,8 @@
 //! * A replay thread owns the images homed on it (new images go to the thread with the fewest).
 //!   Each round it steps every image that is due (its timer passed: poll, role check, flush,
 //!   commit, replay delay, retry) or notified (its journal's watches), at most 64 entries each
-//!   per turn, so one image with a large backlog shares the thread with the others. Then it waits for the next timer or
-//!   notification. With few watch channels (at most [`SELECT_MAX`]) it blocks on all of them
+//!   per turn, so one image with a large backlog shares the thread with the others. Then it
+//!   waits for the next timer or notification. With few watch channels (at most [`SELECT_MAX`]) it blocks on all of them
 //!   and wakes at once; with more, blocking on thousands of channels costs more than it
 //!   saves, so it wakes every [`SCAN_TICK`] and checks which channels have notifications:
 //!   a notification is then seen within a millisecond and a timer fires up to a millisecond
@@ -16,6 +16,10 @@
 //! * An image that must bootstrap goes to the bootstrap threads' queue and comes back to its
 //!   home thread to replay. A sync that blocks holds one bootstrap thread: the other images
 //!   keep replaying, and other bootstraps use the remaining bootstrap threads.
+//! * The price of sharing: a store call that hangs inside one image's replay step holds the
+//!   other images of its replay thread until it returns (with a thread per image it held only
+//!   its own), and when every bootstrap thread is blocked in a sync, new images wait to
+//!   bootstrap (images already replaying do not).
 //! * Images end on their threads: an image whose stop flag is raised is dropped where it is
 //!   (which flushes and commits, see `image_task.rs`); all threads end when the agent's
 //!   stop flag is raised.
