@@ -88,7 +88,7 @@ pub struct DirStoreOptions {
     /// Largest step, in bytes, by which an append zero-fills space ahead of the object's end, so
     /// that later appends overwrite allocated blocks and their `fdatasync` commits no file-system
     /// metadata. The step grows with the object (its size, at least 64 KiB) up to this value.
-    /// No zero-filling while the object's recent appends average more than 64 KiB (writing every
+    /// No zero-filling while the object's recent appends average more than 128 KiB (writing every
     /// byte twice would cost more than the metadata commits it saves). `0` turns preallocation
     /// off. Default: 1 MiB.
     pub preallocate_max_bytes: u64,
