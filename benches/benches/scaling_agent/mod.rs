@@ -1,6 +1,5 @@
 //! Part 2 of the scaling bench (`agent`): images per agent. See `scaling.rs`'s module docs.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use journal_client::{JournalSettings, JournaledImage};
 use object_store_trait::{
-    AppendGuard, MemStore, ObjectStat, ObjectStore, OmapBatch, Result as StoreResult, Watch,
+    Hook, Intercept, MemStore, ObjectStore, Op, OpKind, Result as StoreResult,
 };
 use parking_lot::Mutex;
 use rbdj_benches::run_threads;
@@ -20,92 +19,40 @@ use replay_engine::status::ImageState;
 
 // Part 2: images per agent.
 
-/// Counts store operations by kind (reads = read + stat + omap_get + omap_list + list).
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn ObjectStore>,
+/// Counts store operations by kind: reads (read, stat, omap_get, omap_list, list) and writes
+/// (the mutations); watches and notifications are not counted.
+#[derive(Debug, Default)]
+struct OpCounts {
     reads: AtomicU64,
     writes: AtomicU64,
 }
 
-impl Counting {
-    fn new(inner: Arc<dyn ObjectStore>) -> Arc<Counting> {
-        Arc::new(Counting {
-            inner,
-            reads: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-        })
-    }
-    fn r(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-    }
-    fn w(&self) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-    }
-    fn counts(&self) -> (u64, u64) {
-        (
-            self.reads.load(Ordering::Relaxed),
-            self.writes.load(Ordering::Relaxed),
-        )
+impl Hook for OpCounts {
+    fn before(&self, op: Op<'_>) -> StoreResult<()> {
+        let kind = op.kind();
+        if kind.is_mutation() {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        } else if !matches!(kind, OpKind::Watch | OpKind::Notify) {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
-impl ObjectStore for Counting {
-    fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> StoreResult<u64> {
-        self.w();
-        self.inner.append(oid, data, guard)
-    }
-    fn read(&self, oid: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
-        self.r();
-        self.inner.read(oid, offset, len)
-    }
-    fn stat(&self, oid: &str) -> StoreResult<ObjectStat> {
-        self.r();
-        self.inner.stat(oid)
-    }
-    fn remove(&self, oid: &str) -> StoreResult<()> {
-        self.w();
-        self.inner.remove(oid)
-    }
-    fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
-        self.r();
-        self.inner.list(prefix)
-    }
-    fn write_full(&self, oid: &str, data: Bytes) -> StoreResult<()> {
-        self.w();
-        self.inner.write_full(oid, data)
-    }
-    fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> StoreResult<()> {
-        self.w();
-        self.inner.write_at(oid, offset, data)
-    }
-    fn omap_get(&self, oid: &str, keys: &[&str]) -> StoreResult<BTreeMap<String, Bytes>> {
-        self.r();
-        self.inner.omap_get(oid, keys)
-    }
-    fn omap_list(
-        &self,
-        oid: &str,
-        start_after: &str,
-        prefix: &str,
-        max: usize,
-    ) -> StoreResult<Vec<(String, Bytes)>> {
-        self.r();
-        self.inner.omap_list(oid, start_after, prefix, max)
-    }
-    fn omap_apply(&self, oid: &str, batch: &OmapBatch) -> StoreResult<()> {
-        self.w();
-        self.inner.omap_apply(oid, batch)
-    }
-    fn watch(&self, oid: &str) -> StoreResult<Watch> {
-        self.inner.watch(oid)
-    }
-    fn notify(&self, oid: &str, payload: Bytes) -> StoreResult<usize> {
-        self.inner.notify(oid, payload)
-    }
-    fn notify_crosses_processes(&self) -> bool {
-        self.inner.notify_crosses_processes()
-    }
+/// A store that counts its operations ([`OpCounts`]).
+type Counting = Intercept<Arc<dyn ObjectStore>, OpCounts>;
+
+fn counting(inner: Arc<dyn ObjectStore>) -> Arc<Counting> {
+    Arc::new(Intercept::new(inner))
+}
+
+/// (reads, writes) so far.
+fn counts(store: &Counting) -> (u64, u64) {
+    let c = store.hook();
+    (
+        c.reads.load(Ordering::Relaxed),
+        c.writes.load(Ordering::Relaxed),
+    )
 }
 
 const BLOCK: u64 = 4096;
@@ -260,8 +207,8 @@ struct AgentResult {
 }
 
 fn agent_run(n: usize) -> AgentResult {
-    let remote = Counting::new(Arc::new(MemStore::new()));
-    let local = Counting::new(Arc::new(MemStore::new()));
+    let remote = counting(Arc::new(MemStore::new()));
+    let local = counting(Arc::new(MemStore::new()));
     let a = Site::open(Arc::clone(&remote) as Arc<dyn ObjectStore>, 1);
     let b = Site::open(Arc::clone(&local) as Arc<dyn ObjectStore>, 1);
     a.set_mirror_mode(MirrorMode::Pool).unwrap();
@@ -286,8 +233,8 @@ fn agent_run(n: usize) -> AgentResult {
     std::thread::sleep(Duration::from_millis(1000));
     let (c0, r0, w0) = (
         rbdj_benches::process_cpu().0,
-        remote.counts(),
-        local.counts(),
+        counts(&remote),
+        counts(&local),
     );
     let a0 = threads_cpu("mirror-").0;
     let t = Instant::now();
@@ -296,8 +243,8 @@ fn agent_run(n: usize) -> AgentResult {
     let a1 = threads_cpu("mirror-").0;
     let (c1, r1, w1) = (
         rbdj_benches::process_cpu().0,
-        remote.counts(),
-        local.counts(),
+        counts(&remote),
+        counts(&local),
     );
     r.idle_cpu_pct = (c1 - c0).as_secs_f64() / secs * 100.0;
     r.idle_agent_cpu_pct = (a1 - a0).as_secs_f64() / secs * 100.0;
