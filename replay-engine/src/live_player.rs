@@ -144,16 +144,8 @@ impl LivePlayer {
     pub fn next_timeout(&mut self, max_wait: Duration) -> Result<Option<ReplayEntry>> {
         let deadline = Instant::now() + max_wait;
         loop {
-            match self
-                .player
-                .next()
-                .map_err(|e| crate::ReplayError::Player(e.to_string()))?
-            {
-                PlayerEvent::Entry(e) => {
-                    self.current_poll = self.options.poll_age;
-                    return Ok(Some(e));
-                }
-                PlayerEvent::End => {}
+            if let Some(e) = self.read_next()? {
+                return Ok(Some(e));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -165,8 +157,7 @@ impl LivePlayer {
                 self.current_poll = self.options.poll_age;
             } else if wait == self.current_poll {
                 // A full interval passed with nothing new: back off.
-                let max = self.options.idle_poll_age_max.max(self.options.poll_age);
-                self.current_poll = self.current_poll.saturating_mul(2).min(max);
+                self.back_off();
             }
             self.refresh_metadata()?;
         }
@@ -189,8 +180,7 @@ impl LivePlayer {
                 self.notified_wakes += 1;
                 self.current_poll = self.options.poll_age;
             } else if poll {
-                let max = self.options.idle_poll_age_max.max(self.options.poll_age);
-                self.current_poll = self.current_poll.saturating_mul(2).min(max);
+                self.back_off();
             } else {
                 return Ok(None);
             }
@@ -202,6 +192,15 @@ impl LivePlayer {
                 self.refresh_metadata()?;
             }
         }
+        let next = self.read_next()?;
+        if next.is_none() {
+            self.next_poll = Some(Instant::now() + self.current_poll);
+        }
+        Ok(next)
+    }
+
+    /// Reads the next entry if one is there (an entry resets the poll interval).
+    fn read_next(&mut self) -> Result<Option<ReplayEntry>> {
         match self
             .player
             .next()
@@ -211,11 +210,14 @@ impl LivePlayer {
                 self.current_poll = self.options.poll_age;
                 Ok(Some(e))
             }
-            PlayerEvent::End => {
-                self.next_poll = Some(Instant::now() + self.current_poll);
-                Ok(None)
-            }
+            PlayerEvent::End => Ok(None),
         }
+    }
+
+    /// Doubles the poll interval after an idle one, up to `idle_poll_age_max`.
+    fn back_off(&mut self) {
+        let max = self.options.idle_poll_age_max.max(self.options.poll_age);
+        self.current_poll = self.current_poll.saturating_mul(2).min(max);
     }
 
     /// When [`LivePlayer::try_next`] re-reads the journal without a notification; `None` while
