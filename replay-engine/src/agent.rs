@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select, TryRecvError};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use parking_lot::Mutex;
 
 use crate::bootstrap::{BootstrapOptions, ImageLink};
@@ -77,6 +77,8 @@ impl Default for AgentOptions {
 
 struct ImageWorker {
     stop: Arc<AtomicBool>,
+    /// The replay thread serving the image (woken when the image stops).
+    home: usize,
     status: Arc<Mutex<ImageStatus>>,
     /// Disconnects once the image's task was dropped (finished).
     done: Receiver<()>,
@@ -114,6 +116,8 @@ impl MirrorAgent {
         }
         local.add_peer(&remote_uuid, "remote")?;
         let stop = Arc::new(AtomicBool::new(false));
+        // Never sent on: dropping the sender wakes the pool watcher at shutdown.
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(0);
         let workers: Workers = Arc::new(Mutex::new(BTreeMap::new()));
         let pool = Arc::new(ReplayPool::start(
             options.replay_threads,
@@ -127,6 +131,7 @@ impl MirrorAgent {
             remote_uuid,
             options: Arc::new(options),
             stop: Arc::clone(&stop),
+            wake: wake_rx,
             workers: Arc::clone(&workers),
             pool: Arc::clone(&pool),
             retiring: Vec::new(),
@@ -144,6 +149,7 @@ impl MirrorAgent {
         };
         Ok(AgentHandle {
             stop,
+            wake: Some(wake_tx),
             workers,
             pool,
             thread: Some(thread),
@@ -154,6 +160,8 @@ impl MirrorAgent {
 /// A running agent. Dropping it stops it (as [`AgentHandle::stop`]).
 pub struct AgentHandle {
     stop: Arc<AtomicBool>,
+    /// Dropped at shutdown to wake the pool watcher.
+    wake: Option<Sender<()>>,
     workers: Workers,
     pool: Arc<ReplayPool>,
     thread: Option<JoinHandle<()>>,
@@ -187,6 +195,7 @@ impl AgentHandle {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        drop(self.wake.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -214,6 +223,8 @@ struct AgentCtx {
     remote_uuid: String,
     options: Arc<AgentOptions>,
     stop: Arc<AtomicBool>,
+    /// Disconnects when the agent stops (wakes the watcher's waits).
+    wake: Receiver<()>,
     workers: Workers,
     pool: Arc<ReplayPool>,
     /// Images no longer mirrored, stopping: their replica is removed once their task finished
@@ -239,19 +250,16 @@ impl AgentCtx {
                 {
                     break;
                 }
-                // Wake on a notification, else look at the stop flag every 20 ms.
+                // Wake on a notification or at shutdown, else look again every 20 ms.
                 let wait = end
                     .saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(20));
-                if watches.iter().all(Option::is_none) {
-                    std::thread::sleep(wait);
-                } else {
-                    let mut sel = Select::new();
-                    for w in watches.iter().flatten() {
-                        sel.recv(w.receiver());
-                    }
-                    let _ = sel.ready_timeout(wait);
+                let mut sel = Select::new();
+                sel.recv(&self.wake);
+                for w in watches.iter().flatten() {
+                    sel.recv(w.receiver());
                 }
+                let _ = sel.ready_timeout(wait);
             }
         }
     }
@@ -281,6 +289,7 @@ impl AgentCtx {
             let worker = self.workers.lock().remove(&global_id);
             if let Some(w) = worker {
                 w.stop.store(true, Ordering::Relaxed);
+                self.pool.wake(w.home);
                 self.retiring.push((global_id, w));
             }
         }
@@ -327,9 +336,15 @@ impl AgentCtx {
                 home,
                 load,
             );
-            self.workers
-                .lock()
-                .insert(global_id, ImageWorker { stop, status, done });
+            self.workers.lock().insert(
+                global_id,
+                ImageWorker {
+                    stop,
+                    home,
+                    status,
+                    done,
+                },
+            );
             self.pool.submit(task);
         }
         Ok(())

@@ -46,9 +46,17 @@ pub const SCAN_TICK_MAX: Duration = Duration::from_millis(8);
 /// Longest wait of an idle replay thread before it looks at the agent's stop flag again.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
+/// What a replay thread's inbox carries.
+pub(crate) enum Inbox {
+    /// An image to serve (new, or back from bootstrapping).
+    Task(Box<ImageTask>),
+    /// Look at the stop flags now (the agent or one of this thread's images is stopping).
+    Wake,
+}
+
 /// The running threads (see the module docs).
 pub(crate) struct ReplayPool {
-    inboxes: Vec<Sender<ImageTask>>,
+    inboxes: Vec<Sender<Inbox>>,
     loads: Vec<Arc<AtomicUsize>>,
     /// Dropped by [`ReplayPool::join`]: the bootstrap threads end once no sender is left.
     bootstrap_tx: Mutex<Option<Sender<ImageTask>>>,
@@ -141,8 +149,19 @@ impl ReplayPool {
         }
     }
 
-    /// Waits for every thread (after the agent's stop flag was raised).
+    /// Makes replay thread `home` look at its images' stop flags now.
+    pub(crate) fn wake(&self, home: usize) {
+        if let Some(tx) = self.inboxes.get(home) {
+            let _ = tx.send(Inbox::Wake);
+        }
+    }
+
+    /// Waits for every thread (after the agent's stop flag was raised); wakes the replay
+    /// threads first so that none finishes a timed wait before it sees the flag.
     pub(crate) fn join(&self) {
+        for home in 0..self.inboxes.len() {
+            self.wake(home);
+        }
         drop(self.bootstrap_tx.lock().take());
         let threads = std::mem::take(&mut *self.threads.lock());
         for t in threads {
@@ -157,12 +176,18 @@ struct Slot {
     due: Instant,
 }
 
-fn replay_thread(inbox: &Receiver<ImageTask>, to_bootstrap: &Sender<ImageTask>, stop: &AtomicBool) {
+fn replay_thread(inbox: &Receiver<Inbox>, to_bootstrap: &Sender<ImageTask>, stop: &AtomicBool) {
     let mut slots: Vec<Slot> = Vec::new();
     let mut tick = SCAN_TICK;
     loop {
         let now = Instant::now();
-        slots.extend(inbox.try_iter().map(|task| Slot { task, due: now }));
+        slots.extend(inbox.try_iter().filter_map(|msg| match msg {
+            Inbox::Task(task) => Some(Slot {
+                task: *task,
+                due: now,
+            }),
+            Inbox::Wake => None,
+        }));
         if stop.load(Ordering::Relaxed) {
             return; // dropping the slots finishes their images
         }
@@ -202,7 +227,7 @@ fn replay_thread(inbox: &Receiver<ImageTask>, to_bootstrap: &Sender<ImageTask>, 
 
 /// Blocks until the earliest due image, a notification or a new image; while scanning, for at
 /// most `tick` (module docs).
-fn wait(inbox: &Receiver<ImageTask>, slots: &[Slot], tick: Duration) {
+fn wait(inbox: &Receiver<Inbox>, slots: &[Slot], tick: Duration) {
     let now = Instant::now();
     let timeout = slots
         .iter()
@@ -217,7 +242,10 @@ fn wait(inbox: &Receiver<ImageTask>, slots: &[Slot], tick: Duration) {
     for slot in slots {
         receivers.extend(slot.task.receivers());
         if receivers.len() > SELECT_MAX {
-            std::thread::sleep(tick.min(timeout));
+            // Only the inbox (new images, wake-ups), for at most one scan interval.
+            let mut sel = Select::new();
+            sel.recv(inbox);
+            let _ = sel.ready_timeout(tick.min(timeout));
             return;
         }
     }
@@ -230,7 +258,7 @@ fn wait(inbox: &Receiver<ImageTask>, slots: &[Slot], tick: Duration) {
     let _ = sel.ready_timeout(timeout);
 }
 
-fn bootstrap_thread(jobs: &Receiver<ImageTask>, homes: &[Sender<ImageTask>], stop: &AtomicBool) {
+fn bootstrap_thread(jobs: &Receiver<ImageTask>, homes: &[Sender<Inbox>], stop: &AtomicBool) {
     // Ends once every sender is gone: the pool's (dropped by `join`) and the replay threads'
     // (which end on the stop flag).
     while let Ok(mut task) = jobs.recv() {
@@ -243,7 +271,7 @@ fn bootstrap_thread(jobs: &Receiver<ImageTask>, homes: &[Sender<ImageTask>], sto
         }
         if let Some(home) = homes.get(task.home) {
             // Fails only once the replay threads ended: the task is dropped, finished.
-            let _ = home.send(task);
+            let _ = home.send(Inbox::Task(Box::new(task)));
         }
     }
 }
