@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+use object_store_trait::ObjectStore;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -191,23 +192,28 @@ fn inspect_reports_a_corrupted_object() {
         "img",
         ceph_export().to_str().unwrap(),
     ]);
-    // Flip a byte inside the second entry of one journal data object, on disk.
-    let objects = dir.path().join("site/objects");
-    let victim = std::fs::read_dir(&objects)
+    // Flip a byte inside the first entry of one journal data object, on disk: object offset 200
+    // (file offset 4,296 after the data file's 4 KiB header). The first entry came with the
+    // append that created the object, whose bytes the store's size records never check (they
+    // certify only the latest append, and a mismatch there reads as a torn append that the store
+    // rolls back), so the flip reaches the journal's own CRC.
+    let store = object_store_trait::DirStore::open(
+        dir.path().join("site"),
+        object_store_trait::DirStoreOptions::default(),
+    )
+    .unwrap();
+    let mut journal_objects: Vec<String> = store
+        .list("journal_data.")
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("journal_data.")
-        })
-        .expect("a journal data object");
-    let data_file = victim.join("data");
+        .into_iter()
+        .filter(|oid| store.stat(oid).unwrap().size > 20_000)
+        .collect();
+    journal_objects.sort();
+    drop(store);
+    let victim = journal_objects.first().expect("a journal data object");
+    let data_file = dir.path().join("site/objects").join(victim).join("data");
     let mut bytes = std::fs::read(&data_file).unwrap();
-    assert!(bytes.len() > 20_000);
-    bytes[20_000] ^= 0x5a;
+    bytes[4096 + 200] ^= 0x5a;
     std::fs::write(&data_file, &bytes).unwrap();
 
     let out = rbdj(&["journal", "inspect", "--site", &s, "--image", "img"]);
