@@ -70,6 +70,7 @@ mod image_task;
 pub mod live_player;
 pub mod replay_pool;
 pub mod replayer;
+mod replayer_options;
 pub mod role;
 pub mod site;
 pub mod site_mirror;

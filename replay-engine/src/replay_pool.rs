@@ -22,7 +22,7 @@
 //!   bootstrap (images already replaying do not).
 //! * Images end on their threads: an image whose stop flag is raised is dropped where it is
 //!   (which flushes and commits, see `image_task.rs`); all threads end when the agent's
-//!   stop flag is raised. Whoever raises a flag also sends the thread an [`Inbox::Wake`], so
+//!   stop flag is raised. Whoever raises a flag also sends the thread a wake-up message, so
 //!   no thread finishes a timed wait first.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -44,7 +44,7 @@ pub const SCAN_TICK: Duration = Duration::from_millis(1);
 /// idle thread does not scan thousands of channels every millisecond. Below the live
 /// player's default poll age (10 ms).
 pub const SCAN_TICK_MAX: Duration = Duration::from_millis(8);
-/// Longest wait of an idle replay thread (stop requests wake it at once: [`Inbox::Wake`]).
+/// Longest wait of an idle replay thread (stop requests wake it at once: `Inbox::Wake`).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 /// What a replay thread's inbox carries.
