@@ -5,7 +5,7 @@
 //! * a small pool of **workers** executes requests against the image, in any order;
 //! * one **writer** thread sends the replies as they complete (out of order, matched by handle).
 //!
-//! A [`Budget`] bounds what one connection holds in flight (requests and payload bytes); the reader
+//! A `Budget` bounds what one connection holds in flight (requests and payload bytes); the reader
 //! takes budget *before* reading a write payload or queueing a read, so memory stays bounded
 //! whatever the client sends. Budget returns when the reply has been written.
 //!
