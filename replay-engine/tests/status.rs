@@ -39,8 +39,11 @@ fn status_reports_lag_and_rates() {
     ));
 
     let w = PrimaryWriter::open(&a, "vol");
+    // Spread over about a second, so the replica applies events at least 1 s old for about a
+    // second too: a status poll that runs late (a loaded machine) still finds that window.
     for i in 0..40u64 {
         w.write(i * 4096, Bytes::from(vec![3u8; 4096]));
+        std::thread::sleep(Duration::from_millis(25));
     }
     w.commit_position();
     // The primary's image client has committed 40 entries the delayed replica has not applied.
