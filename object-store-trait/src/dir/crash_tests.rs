@@ -69,7 +69,9 @@ impl Recovery {
 
 fn random_batch(rng: &mut SmallRng) -> Vec<Bytes> {
     let len = if rng.gen_ratio(1, 32) {
-        rng.gen_range(130_000..140_000) // large: extends the file without zero-filling
+        // Large: lifts the moving average of append sizes (weight 1/4) above
+        // PREALLOC_AVG_MAX (128 KiB) at once, so the append extends the file without zero-filling.
+        rng.gen_range(530_000..560_000)
     } else if rng.gen_ratio(1, 8) {
         rng.gen_range(20_000..90_000) // crosses preallocation steps
     } else {
