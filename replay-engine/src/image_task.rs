@@ -24,12 +24,9 @@ use crate::agent::AgentOptions;
 use crate::applier::ApplierSink;
 use crate::bootstrap::{self, Bootstrapped, ImageLink};
 use crate::error::Result;
-use crate::replayer::{ReplayEnd, ReplayLink, Replayer, Step};
+use crate::replayer::{ReplayEnd, ReplayLink, Replayer, Step, STEP_ENTRIES};
 use crate::status::{ImageState, ImageStatus};
 use crate::write_back::WriteBackImage;
-
-/// Entries one replay step applies before its thread serves the other images.
-const STEP_ENTRIES: usize = 64;
 
 /// Where an image is in its cycle.
 pub(crate) enum Phase {
@@ -48,7 +45,7 @@ pub(crate) struct ImageTask {
     link: ImageLink,
     options: Arc<AgentOptions>,
     /// Raised to stop this image (agent shutdown, image no longer mirrored).
-    pub(crate) stop: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
     status: Arc<Mutex<ImageStatus>>,
     /// Index of the replay thread that serves this image.
     pub(crate) home: usize,

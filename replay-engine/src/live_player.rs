@@ -29,13 +29,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Select;
+use crossbeam_channel::{Receiver, Select};
 use journal_core::header::{JournalHeader, ObjectSetPosition};
 use journal_core::layout::data_oid;
 use journal_core::player::{
     JournalInfo, PlayMode, Player, PlayerEvent, PlayerOptions, ReplayEntry,
 };
-use object_store_trait::Watch;
+use object_store_trait::{Notification, Watch};
 
 use crate::error::Result;
 
@@ -229,25 +229,21 @@ impl LivePlayer {
     /// The channels whose notifications make [`LivePlayer::try_next`] re-read before
     /// [`LivePlayer::next_poll`] (header and active-set data objects); empty while it has not
     /// reached the end or without notifications.
-    pub fn receivers(&self) -> Vec<&crossbeam_channel::Receiver<object_store_trait::Notification>> {
+    pub fn receivers(&self) -> Vec<&Receiver<Notification>> {
         if self.next_poll.is_none() {
             return Vec::new();
         }
-        self.header_watch
-            .iter()
-            .chain(self.data_watches.iter())
-            .map(Watch::receiver)
-            .collect()
+        self.watches().map(Watch::receiver).collect()
     }
 
     /// Whether a notification is pending on one of [`LivePlayer::receivers`].
     pub fn notified(&self) -> bool {
-        self.next_poll.is_some()
-            && self
-                .header_watch
-                .iter()
-                .chain(self.data_watches.iter())
-                .any(|w| !w.receiver().is_empty())
+        self.next_poll.is_some() && self.watches().any(|w| !w.receiver().is_empty())
+    }
+
+    /// The header watch and the active set's data-object watches.
+    fn watches(&self) -> impl Iterator<Item = &Watch> {
+        self.header_watch.iter().chain(self.data_watches.iter())
     }
 
     /// Drops pending notifications of the journal header: for the caller's own header
@@ -304,24 +300,25 @@ impl LivePlayer {
     /// Blocks until a notification arrives on any watch or `wait` passes; drains every pending
     /// notification. Returns whether a notification ended the wait.
     fn wait_for_change(&mut self, wait: Duration) -> bool {
-        let receivers: Vec<_> = self
-            .header_watch
-            .iter()
-            .chain(self.data_watches.iter())
-            .map(Watch::receiver)
-            .collect();
-        if receivers.is_empty() {
-            std::thread::sleep(wait);
-            return false;
-        }
-        let mut sel = Select::new();
-        for r in &receivers {
-            sel.recv(r);
-        }
-        let woke = sel.ready_timeout(wait).is_ok();
+        let receivers: Vec<_> = self.watches().map(Watch::receiver).collect();
+        let woke = wait_ready(&receivers, wait);
         for r in &receivers {
             while r.try_recv().is_ok() {}
         }
         woke
     }
+}
+
+/// Blocks until one of `receivers` has a message (left in place) or `timeout` passes; sleeps
+/// the whole `timeout` without receivers. Returns whether a message ended the wait.
+pub(crate) fn wait_ready(receivers: &[&Receiver<Notification>], timeout: Duration) -> bool {
+    if receivers.is_empty() {
+        std::thread::sleep(timeout);
+        return false;
+    }
+    let mut sel = Select::new();
+    for r in receivers {
+        sel.recv(r);
+    }
+    sel.ready_timeout(timeout).is_ok()
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Select};
+use crossbeam_channel::Receiver;
 use journal_core::commit::{CommitTid, CommitTracker};
 use journal_core::encoding::Decode;
 use journal_core::event::{Event, EventEntry};
@@ -37,7 +37,7 @@ use crate::applier::EventSink;
 use crate::error::{ReplayError, Result};
 use crate::image_journal;
 use crate::image_sync;
-use crate::live_player::LivePlayer;
+use crate::live_player::{wait_ready, LivePlayer};
 use crate::status::{ImageState, ImageStatus, RateMeter};
 use crate::sync_mark::{self, SyncMark};
 use crate::tag_chain;
@@ -71,8 +71,9 @@ pub enum Step {
     End(ReplayEnd),
 }
 
-/// Entries [`Replayer::run`] handles between looks at the stop flag and its timers.
-const STEP_ENTRIES: usize = 64;
+/// Entries one [`Replayer::step`] handles at most: [`Replayer::run`]'s granularity between looks
+/// at the stop flag and its timers, and the agent's turn per image on a replay thread.
+pub(crate) const STEP_ENTRIES: usize = 64;
 
 /// Identifies the two journals a replayer links.
 #[derive(Debug, Clone)]
@@ -210,17 +211,8 @@ impl Replayer {
     /// Blocks until `until` or a notification on [`Replayer::receivers`].
     fn wait(&self, until: Instant) {
         let timeout = until.saturating_duration_since(Instant::now());
-        let receivers = self.receivers();
-        if receivers.is_empty() {
-            std::thread::sleep(timeout);
-            return;
-        }
-        let mut sel = Select::new();
-        for r in &receivers {
-            sel.recv(r);
-        }
         // Readiness only: the step that follows drains the channels it acts on.
-        let _ = sel.ready_timeout(timeout);
+        wait_ready(&self.receivers(), timeout);
     }
 
     /// Does at most `max_entries` entries' worth of replay without blocking on the journal:
