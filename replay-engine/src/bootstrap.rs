@@ -7,6 +7,7 @@
 //! | no local image with this global id | create the replica (same name, journal whose first tag is owned by the remote mirror uuid), register, full sync |
 //! | local image has `resync_requested` (and is not primary) | delete it, then as above |
 //! | tag chains: [`Link::Stopped`] / [`Link::SplitBrain`] | report, no replay |
+//! | [`Link::Failback`] while the remote's promotion is still in progress (its image client not yet committed on the promotion tag) | wait (stopped, retried) |
 //! | [`Link::Failback`] (local was demoted, remote promoted after it), our client on the remote still at the promotion marker | allocate a local tag following the remote, replay from the marker |
 //! | [`Link::Failback`], otherwise | register anew, allocate a local tag following the remote, full sync |
 //! | [`Link::Follow`], mirror client missing | register anew, full sync |
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use journal_client::image::BlockImage;
 use journal_core::client_data::MirrorPeerState;
 use journal_core::header::{ClientState, JournalHeader};
+use journal_core::tag_data::ORPHAN_MIRROR_UUID;
 use parking_lot::Mutex;
 
 use crate::error::{ReplayError, Result};
@@ -182,6 +184,11 @@ pub fn bootstrap(
         Link::Stopped(why) => Ok(Bootstrapped::Stopped(why)),
         Link::SplitBrain(why) => Ok(Bootstrapped::SplitBrain(why)),
         Link::Failback => {
+            if promotion_in_progress(&remote_header, &remote_tags)? {
+                return Ok(Bootstrapped::Stopped(
+                    "remote promotion in progress: waiting for it to complete".into(),
+                ));
+            }
             if failback_by_replay(link, &remote_header, &remote_tags, &local_header, &local_id)? {
                 return Ok(Bootstrapped::Replay { local_id });
             }
@@ -226,6 +233,27 @@ pub fn bootstrap(
             Ok(Bootstrapped::Replay { local_id })
         }
     }
+}
+
+/// True while the remote's orderly promotion has not finished ([`crate::role`]): its promotion
+/// tag exists, but the remote image client's commit has not reached it yet, the promotion's
+/// last step. Until then the peers' clients may not be registered at the promotion marker, and
+/// acting now would race the promotion (registering our own client for a sync under it). A
+/// promotion cut short by a crash completes here once the new primary's first write commits.
+fn promotion_in_progress(
+    remote_header: &JournalHeader,
+    remote_tags: &[(u64, journal_core::tag_data::TagData)],
+) -> Result<bool> {
+    let Some(promoted_tid) = remote_tags
+        .iter()
+        .rev()
+        .find(|(_, t)| t.is_local_primary() && t.predecessor.mirror_uuid == ORPHAN_MIRROR_UUID)
+        .map(|(tid, _)| *tid)
+    else {
+        return Ok(false);
+    };
+    let committed = image_journal::image_commit_position(remote_header)?;
+    Ok(committed.first().is_none_or(|p| p.tag_tid < promoted_tid))
 }
 
 /// Failback without an image sync: the new primary's orderly promotion registered this site's

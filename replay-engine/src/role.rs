@@ -13,7 +13,10 @@
 //! a replica whose image sync has not finished holds no point-in-time state of the primary.
 //!
 //! An orderly promotion also registers every peer site as a mirror-peer client positioned at the
-//! promotion marker, so the demoted peer can follow the new primary by replay alone.
+//! promotion marker, so the demoted peer can follow the new primary by replay alone. The image
+//! client's commit at the marker is the last step of every role change: until it is there, the
+//! change is in progress, and a demoted peer's agent waits rather than acting on a promotion
+//! whose peer clients are not registered yet.
 //!
 //! The image must not be open for writing elsewhere while its role changes: a writer that is
 //! open is fenced off by the new tag (its next header update fails), and it must be reopened.
@@ -124,10 +127,12 @@ pub fn change_role(site: &Site, name: &str, change: RoleChange) -> Result<u64> {
         tag_tid: tid,
         entry_tid: 0,
     }]);
-    header.client_commit(IMAGE_CLIENT_ID, &marker)?;
     if change == RoleChange::Promote {
         register_peers_at(site, &header, &marker)?;
     }
+    // Last step: the image client's commit on the new tag is what tells a peer's agent that
+    // the role change is complete (see `crate::bootstrap`: a failback waits for it).
+    header.client_commit(IMAGE_CLIENT_ID, &marker)?;
     Ok(tid)
 }
 
