@@ -10,9 +10,11 @@
 //! the list is then reduced to the first occurrence of each splay offset. A done record behind a
 //! not-yet-done one waits.
 //!
-//! The tracker does no I/O and is not internally synchronised: every method is cheap
-//! (`O(log n)` in the number of outstanding records, plus `O(W)` for a fold), so a caller shared
-//! between threads wraps it in a `parking_lot::Mutex` and holds the lock only for the call.
+//! The tracker does no I/O and is not internally synchronised: every method is cheap (`O(1)`:
+//! commit tids are consecutive, so the outstanding records are a ring indexed by commit tid;
+//! plus `O(W)` per folded record) and allocates nothing once the ring has grown, so a caller
+//! shared between threads wraps it in a `parking_lot::Mutex` and holds the lock only for the
+//! call.
 //!
 //! ```
 //! use journal_core::commit::CommitTracker;
@@ -35,7 +37,7 @@
 //! # Ok::<(), journal_core::commit::CommitError>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fmt;
 
 use crate::header::{ObjectPosition, ObjectSetPosition};
@@ -92,8 +94,9 @@ pub struct CommitTracker {
     splay_width: u64,
     /// The last commit tid handed out (0 = none yet).
     last_tid: u64,
-    /// Records not yet folded, by commit tid.
-    pending: BTreeMap<u64, Record>,
+    /// Records not yet folded: the record of commit tid `last_tid - pending.len() + 1 + i` at
+    /// index `i` (commit tids are consecutive and fold from the front).
+    pending: VecDeque<Record>,
     /// The folded position, newest first, at most one entry per splay offset.
     position: ObjectSetPosition,
     /// Whether `position` changed since the last [`CommitTracker::take_if_changed`].
@@ -103,12 +106,25 @@ pub struct CommitTracker {
 impl CommitTracker {
     /// A tracker for a journal of splay width `splay_width` (0 is treated as 1), starting from
     /// the client's recorded position `initial` (normally read from the header).
+    ///
+    /// A position read from a header is untrusted: only the first (newest) position of each
+    /// splay offset is kept, as a fold would keep it.
     pub fn new(splay_width: u8, initial: ObjectSetPosition) -> Self {
+        let width = u64::from(splay_width.max(1));
+        let mut positions: Vec<ObjectPosition> = Vec::new();
+        for p in initial.object_positions {
+            if !positions
+                .iter()
+                .any(|q| q.object_number % width == p.object_number % width)
+            {
+                positions.push(p);
+            }
+        }
         CommitTracker {
-            splay_width: u64::from(splay_width.max(1)),
+            splay_width: width,
             last_tid: 0,
-            pending: BTreeMap::new(),
-            position: initial,
+            pending: VecDeque::new(),
+            position: ObjectSetPosition::new(positions),
             changed: false,
         }
     }
@@ -125,7 +141,7 @@ impl CommitTracker {
             },
             done: false,
         };
-        self.pending.insert(self.last_tid, record);
+        self.pending.push_back(record);
         CommitTid(self.last_tid)
     }
 
@@ -139,8 +155,7 @@ impl CommitTracker {
     ) -> Result<(), CommitError> {
         let width = self.splay_width;
         let record = self
-            .pending
-            .get_mut(&commit_tid.0)
+            .slot_mut(commit_tid)
             .ok_or(CommitError::NotOutstanding { commit_tid })?;
         let from = record.position.object_number;
         if object_number <= from || object_number % width != from % width {
@@ -158,50 +173,56 @@ impl CommitTracker {
     /// smallest outstanding commit tid into the position. Returns whether the position changed.
     pub fn committed(&mut self, commit_tid: CommitTid) -> Result<bool, CommitError> {
         let record = self
-            .pending
-            .get_mut(&commit_tid.0)
+            .slot_mut(commit_tid)
             .ok_or(CommitError::NotOutstanding { commit_tid })?;
         if record.done {
             return Err(CommitError::AlreadyCommitted { commit_tid });
         }
         record.done = true;
 
-        let mut folded = Vec::new();
-        while let Some(entry) = self.pending.first_entry() {
-            if !entry.get().done {
-                break;
+        let mut folded = false;
+        while self.pending.front().is_some_and(|r| r.done) {
+            if let Some(record) = self.pending.pop_front() {
+                self.fold(record.position);
+                folded = true;
             }
-            folded.push(entry.remove().position);
         }
-        if folded.is_empty() {
-            return Ok(false);
-        }
-        self.fold(&folded);
-        self.changed = true;
-        Ok(true)
+        self.changed |= folded;
+        Ok(folded)
     }
 
-    /// Pushes `records` (in commit-tid order) at the front of the position, newest first, and
-    /// keeps only the first occurrence of each splay offset.
-    fn fold(&mut self, records: &[ObjectPosition]) {
+    /// Where the record of an outstanding `commit_tid` is in `pending`.
+    fn index(&self, commit_tid: CommitTid) -> Option<usize> {
+        let first = (self.last_tid + 1).saturating_sub(self.pending.len() as u64);
+        usize::try_from(commit_tid.0.checked_sub(first)?).ok()
+    }
+
+    /// The record of an outstanding `commit_tid`.
+    fn slot_mut(&mut self, commit_tid: CommitTid) -> Option<&mut Record> {
+        let index = self.index(commit_tid)?;
+        self.pending.get_mut(index)
+    }
+
+    /// Puts `p` (newer than everything folded so far) at the front of the position, replacing
+    /// the position of its splay offset.
+    fn fold(&mut self, p: ObjectPosition) {
         let width = self.splay_width;
-        let old = std::mem::take(&mut self.position.object_positions);
-        let mut positions: Vec<ObjectPosition> = Vec::with_capacity(old.len() + records.len());
-        for p in records.iter().rev().chain(old.iter()) {
-            let offset = p.object_number % width;
-            match positions.iter().find(|q| q.object_number % width == offset) {
-                // The kept (newer) one must not be behind the one it hides: a splay offset's
-                // position only moves forward.
-                Some(newer) => debug_assert!(
-                    (newer.object_number, newer.tag_tid, newer.entry_tid)
-                        >= (p.object_number, p.tag_tid, p.entry_tid),
-                    "commit position at splay offset {offset} moved backwards: {p:?} -> {newer:?}"
-                ),
-                None => positions.push(*p),
-            }
+        let offset = p.object_number % width;
+        let positions = &mut self.position.object_positions;
+        if let Some(i) = positions
+            .iter()
+            .position(|q| q.object_number % width == offset)
+        {
+            let older = positions.remove(i);
+            // A splay offset's position only moves forward.
+            debug_assert!(
+                (p.object_number, p.tag_tid, p.entry_tid)
+                    >= (older.object_number, older.tag_tid, older.entry_tid),
+                "commit position at splay offset {offset} moved backwards: {older:?} -> {p:?}"
+            );
         }
+        positions.insert(0, p);
         debug_assert!(positions.len() as u64 <= width);
-        self.position.object_positions = positions;
     }
 
     /// The current folded position (newest first, at most one per splay offset).
@@ -226,7 +247,9 @@ impl CommitTracker {
 
     /// The record remembered for an outstanding `commit_tid`.
     pub fn record(&self, commit_tid: CommitTid) -> Option<ObjectPosition> {
-        self.pending.get(&commit_tid.0).map(|r| r.position)
+        self.pending
+            .get(self.index(commit_tid)?)
+            .map(|r| r.position)
     }
 }
 
