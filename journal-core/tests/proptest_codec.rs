@@ -22,7 +22,7 @@ use journal_core::client_data::{
     ClientData, ClientMeta, ImageClientMeta, MirrorPeerClientMeta, MirrorPeerState,
     MirrorPeerSyncPoint,
 };
-use journal_core::encoding::{Decode, Encode, UTime};
+use journal_core::encoding::{Decode, Encode, Encoder, UTime};
 use journal_core::entry::{scan_object, Entry, ENTRY_OVERHEAD};
 use journal_core::event::{Event, EventEntry};
 use journal_core::layout::{
@@ -343,6 +343,28 @@ proptest! {
     #[test]
     fn event_entry_round_trip(event in event(), timestamp in utime()) {
         round_trip(&EventEntry::new(event, timestamp))?;
+    }
+
+    /// The split encoding of an `AioWrite` (prefix, data by reference, suffix) is exactly the
+    /// whole encoding; every other event has none.
+    #[test]
+    fn split_encoding_equals_the_whole(event in event(), timestamp in utime()) {
+        let entry = EventEntry::new(event, timestamp);
+        let (mut prefix, mut suffix) = (Encoder::new(), Encoder::new());
+        let is_write = matches!(entry.event, Event::AioWrite { .. });
+        match entry.encode_around_data(&mut prefix, &mut suffix) {
+            Some(data) => {
+                prop_assert!(is_write);
+                let mut joined = prefix.into_buffer();
+                joined.extend_from_slice(&data);
+                joined.extend_from_slice(&suffix.into_buffer());
+                prop_assert_eq!(joined.freeze(), entry.to_bytes());
+            }
+            None => {
+                prop_assert!(!is_write);
+                prop_assert!(prefix.is_empty() && suffix.is_empty());
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The byte encoding of events: bodies by type, and the two envelopes of an `EventEntry`.
 
 use super::{event_type, Event, EventEntry, EVENT_ENTRY_COMPAT, EVENT_ENTRY_VERSION};
+use bytes::Bytes;
+
 use crate::encoding::{Decode, Decoder, Encode, Encoder, UTime};
 use crate::snap_namespace::SnapshotNamespace;
 use crate::DecodeError;
@@ -298,5 +300,33 @@ impl Decode for EventEntry {
             UTime::default()
         };
         Ok(EventEntry { event, timestamp })
+    }
+}
+
+impl EventEntry {
+    /// For an `AioWrite`, writes the bytes of its [`Encode::encode`] that come before the
+    /// write's data to `prefix` and those after it to `suffix`, and returns the data:
+    /// `prefix ++ data ++ suffix` is the event's encoding, without copying the data. `None`,
+    /// with nothing written, for every other event.
+    pub fn encode_around_data(&self, prefix: &mut Encoder, suffix: &mut Encoder) -> Option<Bytes> {
+        let Event::AioWrite {
+            offset,
+            length,
+            data,
+        } = &self.event
+        else {
+            return None;
+        };
+        // The envelope's payload: event type, offset, length, the data's length and the data.
+        let body = u32::try_from(4 + 8 + 8 + 4 + data.len()).ok()?;
+        prefix.u8(EVENT_ENTRY_VERSION);
+        prefix.u8(EVENT_ENTRY_COMPAT);
+        prefix.u32(body);
+        prefix.u32(self.event.event_type());
+        prefix.u64(*offset);
+        prefix.u64(*length);
+        prefix.len_u32(data.len());
+        suffix.envelope(1, 1, |e| self.timestamp.encode(e));
+        Some(data.clone())
     }
 }
