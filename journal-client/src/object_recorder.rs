@@ -8,9 +8,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use journal_core::commit::CommitTid;
 
+use crate::prepared_entry::FramedEntry;
 use crate::settings::JournalSettings;
 
 /// One framed entry waiting to be appended.
@@ -19,7 +19,7 @@ pub(crate) struct PendingEntry {
     /// Entry tid (also the recorder's sequence number).
     pub(crate) entry_tid: u64,
     /// The framed entry (preamble .. CRC).
-    pub(crate) bytes: Bytes,
+    pub(crate) bytes: FramedEntry,
     /// The commit record of the entry.
     pub(crate) commit_tid: CommitTid,
     /// When the entry was queued (only with `flush_age` set: reading the clock per entry costs).
@@ -178,11 +178,12 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+    use bytes::Bytes;
 
     fn entry(tid: u64, len: usize) -> PendingEntry {
         PendingEntry {
             entry_tid: tid,
-            bytes: Bytes::from(vec![0u8; len]),
+            bytes: FramedEntry::Whole(Bytes::from(vec![0u8; len])),
             commit_tid: CommitTid(tid + 1),
             queued_at: Some(Instant::now()),
         }

@@ -286,7 +286,7 @@ impl JournaledImage {
                     Event::AioWrite { data, .. } => data.len() + AIO_WRITE_EVENT_FIXED_OVERHEAD,
                     _ => 128,
                 };
-                PreparedEntry::encode(&EventEntry::new(e.clone(), now), hint)
+                PreparedEntry::event(&EventEntry::new(e.clone(), now), hint)
             })
             .collect();
         let inner = &self.inner;

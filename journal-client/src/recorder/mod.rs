@@ -202,10 +202,12 @@ impl Recorder {
         })
     }
 
-    /// Queues `payload` as the next entry (copying it into the framed entry). Never blocks on
-    /// I/O.
+    /// Queues `payload` as the next entry. Never blocks on I/O. A payload of
+    /// [`crate::prepared_entry::ZERO_COPY_MIN`] bytes or more is not copied: the entry keeps a
+    /// reference to it until the store has it (and a store that keeps buffers, as `MemStore`,
+    /// keeps it until the entry is trimmed).
     pub fn append(&self, payload: Bytes) -> Result<AppendFuture, RecorderError> {
-        self.append_prepared(PreparedEntry::from_payload(&payload))
+        self.append_prepared(PreparedEntry::around(payload))
     }
 
     /// Queues an entry framed around its payload by [`PreparedEntry::encode`] (no copy). Never

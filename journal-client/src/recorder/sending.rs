@@ -180,7 +180,11 @@ pub(super) fn send(
         q.in_flight_first = Some(first);
     }
     st.in_flight_appends += 1;
-    let data: Vec<Bytes> = batch.iter().map(|e| e.bytes.clone()).collect();
+    let data: Vec<Bytes> = batch
+        .iter()
+        .flat_map(|e| e.bytes.parts())
+        .cloned()
+        .collect();
     let guard = if s.config.fenced {
         append_guard(s.tag_tid, limit)
     } else {
