@@ -15,19 +15,23 @@
 //! * `append_mem`: the physical-limit comparison of `append_limit.rs` (`append_limit_mem`):
 //!   `memcpy_crc32c` (copy each payload into a warm per-thread buffer + CRC-32C) vs the
 //!   `Recorder` on a `MemStore` (each writer keeps 32 appends outstanding; time until every
-//!   entry is durable in the store). `recorder_kept` is criterion's side: a new recorder and
-//!   store per round that keep every entry in memory until the round ends (a journal that is
-//!   never trimmed: every byte needs fresh memory). `recorder_trimmed` is a journal in steady
-//!   state: one recorder for all rounds whose set rollover removes the objects of the set two
-//!   sets back (as the trimmer does once the image's commit position has passed them), so at
-//!   most two object sets (2 × 4 × 16 MiB) stay in memory and the recorder's entry slabs are
-//!   reused (after an untimed warm-up of three sets). Both recorder sides: only in memory when
-//!   an entry is durable, as the limit. A second table gives CPU time and minor page faults per
-//!   operation (`/proc/self/stat`), which the load of the shared machine disturbs less.
-//!   `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs only the named sides. A fourth,
-//!   diagnostic side `ring_memcpy_crc32c` copies into a 128 MiB ring instead of one warm
-//!   buffer (memory beyond the caches, as large as what the trimmed journal keeps); the goal's
-//!   limit stays `memcpy_crc32c`.
+//!   entry is durable in the store). `recorder_trimmed` is a journal in steady state: one
+//!   recorder for all rounds whose set rollover removes the objects of the set two sets back
+//!   (as the trimmer does once the image's commit position has passed them), so at most two
+//!   object sets (2 × 4 × 16 MiB) stay in memory and the recorder's entry slabs are reused
+//!   (after an untimed warm-up of three sets). The recorder does not copy a payload of 2 KiB
+//!   or more (`journal_client::prepared_entry::ZERO_COPY_MIN`): the store keeps a reference to
+//!   the caller's buffer between the entry's header and CRC, so its work is the CRC and the
+//!   bookkeeping. `recorder_trimmed` appends the same buffer every time (warm in the caches,
+//!   as the limit's source); `recorder_distinct` appends a different buffer each time, from
+//!   128 MiB of payloads built before the run, so its CRC reads memory beyond the caches.
+//!   Every side: only in memory when an entry is durable, as the limit. A second table gives
+//!   CPU time and minor page faults per operation (`/proc/self/stat`), which the load of the
+//!   shared machine disturbs less. `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs
+//!   only the named sides and `RBDJ_PAIRED_CONFIGS=4KiB_1t` only the named configs. A
+//!   fourth, diagnostic side `ring_memcpy_crc32c` copies into a 128 MiB ring instead of one
+//!   warm buffer (memory beyond the caches, as large as what the trimmed journal keeps); the
+//!   goal's limit stays `memcpy_crc32c`.
 //! * `append_dir`: one writer, `write` + `fdatasync` loop vs `DirStore::append` vs `Recorder`
 //!   on a `DirStore` (append + wait), each batch on stable storage when the call returns.
 //!
@@ -52,7 +56,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{
     bench_recorder, configs, new_image, new_journaled, new_journaled_split, no_advance, payloads,
-    settings, windowed_appends, AppendCounts, IMAGE_SIZE,
+    settings, windowed_appends, windowed_appends_of, AppendCounts, IMAGE_SIZE,
 };
 use journal_client::recorder::AdvanceHook;
 use journal_client::{JournalSettings, Recorder};
@@ -383,6 +387,13 @@ fn append_mem(rounds: usize) {
         (4096, 16, 40_000),
         (64 << 10, 1, 4_000),
     ] {
+        let label = format!("{}_{threads}t", human_size(size as u64));
+        // `RBDJ_PAIRED_CONFIGS=4KiB_1t` runs only the named configs (profiling).
+        if std::env::var("RBDJ_PAIRED_CONFIGS")
+            .is_ok_and(|only| !only.split(',').any(|x| x == label))
+        {
+            continue;
+        }
         let data: Vec<Bytes> = (0..threads)
             .map(|t| Bytes::from(Rng::new(t as u64 + 11).bytes(size)))
             .collect();
@@ -394,6 +405,17 @@ fn append_mem(rounds: usize) {
         let per_thread = (RING_BYTES / threads / size).max(1) * size;
         let rings: Vec<Mutex<Vec<u8>>> = (0..threads)
             .map(|_| Mutex::new(vec![1u8; per_thread]))
+            .collect();
+        // Distinct payloads, 128 MiB per config as the ring (untimed to build): with every
+        // operation's payload in memory of its own, the CRC reads memory beyond the caches, as
+        // it would for a client whose writes are not all the same buffer.
+        let pools: Vec<Vec<Bytes>> = (0..threads)
+            .map(|t| {
+                let mut rng = Rng::new(t as u64 + 101);
+                (0..(RING_BYTES / threads / size).max(1))
+                    .map(|_| Bytes::from(rng.bytes(size)))
+                    .collect()
+            })
             .collect();
         let trimmed = start_mem_recorder(Arc::new(MemStore::new()), true);
         // Untimed warm-up into the steady state: three object sets, so the first trims have
@@ -417,12 +439,12 @@ fn append_mem(rounds: usize) {
                 }),
             ),
             (
-                "recorder_kept",
-                Box::new(move |n| {
-                    let recorder = start_mem_recorder(Arc::new(MemStore::new()), false);
-                    let elapsed = windowed_appends(&recorder, d, threads, n);
-                    recorder.shutdown();
-                    elapsed
+                "recorder_distinct",
+                Box::new(|n| {
+                    windowed_appends_of(&trimmed, threads, n, |t, i| {
+                        let pool = &pools[t];
+                        pool[i as usize % pool.len()].clone()
+                    })
                 }),
             ),
             (
@@ -463,7 +485,6 @@ fn append_mem(rounds: usize) {
             .zip(&accs)
             .map(|(side, acc)| cpu_counted(side, acc))
             .collect();
-        let label = format!("{}_{threads}t", human_size(size as u64));
         paired(&label, rounds, n, &mut sides);
         // CPU time per operation (all threads; robust against other load on the machine).
         // The warm-up runs are counted too (same share for every side).

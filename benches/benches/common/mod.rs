@@ -178,14 +178,24 @@ pub fn windowed_appends(
     threads: usize,
     n: u64,
 ) -> std::time::Duration {
+    windowed_appends_of(recorder, threads, n, |t, _| data[t].clone())
+}
+
+/// [`windowed_appends`] with the payload of operation `i` of thread `t` given by `payload`.
+pub fn windowed_appends_of(
+    recorder: &journal_client::Recorder,
+    threads: usize,
+    n: u64,
+    payload: impl Fn(usize, u64) -> Bytes + Sync,
+) -> std::time::Duration {
     let outstanding: Vec<
         parking_lot::Mutex<std::collections::VecDeque<journal_client::AppendFuture>>,
     > = (0..threads).map(|_| Default::default()).collect();
     rbdj_benches::run_threads(
         threads,
         n,
-        |t, _| {
-            let f = recorder.append(data[t].clone()).unwrap();
+        |t, i| {
+            let f = recorder.append(payload(t, i)).unwrap();
             let mut q = outstanding[t].lock();
             q.push_back(f);
             if q.len() > WINDOW {
