@@ -12,6 +12,7 @@
 //! [`journal_core::Entry::encode_into`] (spec §5.1), whichever way they are held.
 
 use bytes::{Bytes, BytesMut};
+use journal_core::crc_shift::crc32c_shift;
 use journal_core::encoding::{Encode, Encoder};
 use journal_core::entry::{
     ceph_crc32c, ENTRY_DATA_OFFSET, ENTRY_OVERHEAD, ENTRY_VERSION, PREAMBLE,
@@ -183,28 +184,71 @@ impl PreparedEntry {
 
     /// Writes the tids, the length and the CRC; returns the framed entry.
     pub fn seal(self, tag_tid: u64, entry_tid: u64) -> FramedEntry {
+        self.checksum(tag_tid).seal(entry_tid)
+    }
+
+    /// Writes the tag tid and the length and checksums the entry with its entry tid still
+    /// zero: the part of sealing that reads the payload, done before the entry tid is known
+    /// (outside the recorder's lock). [`ChecksummedEntry::seal`] finishes it.
+    pub fn checksum(self, tag_tid: u64) -> ChecksummedEntry {
         let len = u32::try_from(self.payload_len()).unwrap_or(u32::MAX);
-        let put = |buf: &mut BytesMut, at: usize, bytes: &[u8]| {
-            if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
-                dst.copy_from_slice(bytes);
-            }
-        };
         let PreparedEntry { mut head, middle } = self;
-        put(&mut head, 9, &entry_tid.to_le_bytes());
         put(&mut head, 17, &tag_tid.to_le_bytes());
         put(&mut head, 25, &len.to_le_bytes());
+        let crc = match &middle {
+            None => {
+                let body = head.len().saturating_sub(4);
+                ceph_crc32c(0, head.get(..body).unwrap_or_default())
+            }
+            Some((data, tail)) => {
+                let crc = ceph_crc32c(ceph_crc32c(0, &head), data);
+                let body = tail.len().saturating_sub(4);
+                ceph_crc32c(crc, tail.get(..body).unwrap_or_default())
+            }
+        };
+        ChecksummedEntry {
+            entry: PreparedEntry { head, middle },
+            crc_without_tid: crc,
+        }
+    }
+}
+
+/// Writes `bytes` at `at` in `buf` (the placeholders are always there).
+fn put(buf: &mut BytesMut, at: usize, bytes: &[u8]) {
+    if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+/// An entry checksummed with its entry tid zero ([`PreparedEntry::checksum`]).
+#[derive(Debug, Clone)]
+pub struct ChecksummedEntry {
+    entry: PreparedEntry,
+    crc_without_tid: u32,
+}
+
+impl ChecksummedEntry {
+    /// Writes the entry tid and the CRC (corrected for the tid's bytes without reading the
+    /// payload again: [`journal_core::crc_shift`]); returns the framed entry.
+    pub fn seal(self, entry_tid: u64) -> FramedEntry {
+        let ChecksummedEntry {
+            entry,
+            crc_without_tid,
+        } = self;
+        // The bytes after the entry tid up to the CRC: tag tid, length, payload.
+        let after_tid = 12 + entry.payload_len() as u64;
+        let tid = entry_tid.to_le_bytes();
+        let crc = crc_without_tid ^ crc32c_shift(ceph_crc32c(0, &tid), after_tid);
+        let PreparedEntry { mut head, middle } = entry;
+        put(&mut head, 9, &tid);
         match middle {
             None => {
                 let body = head.len().saturating_sub(4);
-                let crc = ceph_crc32c(0, head.get(..body).unwrap_or_default());
                 put(&mut head, body, &crc.to_le_bytes());
                 FramedEntry::Whole(head.freeze())
             }
             Some((data, mut tail)) => {
-                let mut crc = ceph_crc32c(0, &head);
-                crc = ceph_crc32c(crc, &data);
                 let body = tail.len().saturating_sub(4);
-                crc = ceph_crc32c(crc, tail.get(..body).unwrap_or_default());
                 put(&mut tail, body, &crc.to_le_bytes());
                 FramedEntry::Parts([head.freeze(), data, tail.freeze()])
             }

@@ -51,6 +51,7 @@
 
 pub mod client_data;
 pub mod commit;
+pub mod crc_shift;
 pub mod encoding;
 pub mod entry;
 mod error;

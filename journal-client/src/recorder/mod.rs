@@ -224,6 +224,8 @@ impl Recorder {
                 max,
             });
         }
+        // The payload's CRC outside the lock: only the entry tid's share is added under it.
+        let checksummed = prepared.checksum(s.tag_tid);
         let mut st = s.state.lock();
         if let Some((_, e)) = &st.failed {
             return Err(RecorderError::Poisoned(Box::new(e.clone())));
@@ -237,7 +239,7 @@ impl Recorder {
         let offset = layout.splay_offset(tid);
         let object_number = layout.object_number(st.set, offset);
         let commit_tid = s.tracker.lock().allocate(object_number, s.tag_tid, tid);
-        let bytes = prepared.seal(s.tag_tid, tid);
+        let bytes = checksummed.seal(tid);
         let settings = &s.config.settings;
         let entry = PendingEntry {
             entry_tid: tid,
