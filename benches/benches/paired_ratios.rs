@@ -28,7 +28,8 @@
 //!   Every side: only in memory when an entry is durable, as the limit. A second table gives
 //!   CPU time and minor page faults per operation (`/proc/self/stat`), which the load of the
 //!   shared machine disturbs less. `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs
-//!   only the named sides and `RBDJ_PAIRED_CONFIGS=4KiB_1t` only the named configs. A
+//!   only the named sides and `RBDJ_PAIRED_CONFIGS=4KiB_1t` only the named configs (also in
+//!   `journal_overhead`, e.g. `mem_4KiB_1t`). A
 //!   fourth, diagnostic side `ring_memcpy_crc32c` copies into a 128 MiB ring instead of one
 //!   warm buffer (memory beyond the caches, as large as what the trimmed journal keeps); the
 //!   goal's limit stays `memcpy_crc32c`.
@@ -248,6 +249,9 @@ fn journal_overhead(rounds: usize) {
     let salt = Mutex::new(0);
     let mut notes = Vec::new();
     for cfg in configs() {
+        if !config_wanted(&cfg.to_string()) {
+            continue;
+        }
         let data = payloads(&cfg);
         let mut counted = Vec::new();
         let mut sides = vec![
@@ -312,6 +316,12 @@ fn journal_overhead(rounds: usize) {
     for n in notes {
         println!("{n}");
     }
+}
+
+/// `RBDJ_PAIRED_CONFIGS=4KiB_1t,mem_4KiB_16t` runs only the named configs (profiling); all
+/// when unset.
+fn config_wanted(label: &str) -> bool {
+    std::env::var("RBDJ_PAIRED_CONFIGS").map_or(true, |only| only.split(',').any(|x| x == label))
 }
 
 /// Size of the cold-memory ring of the `ring_memcpy_crc32c` side (what the trimmed recorder
@@ -388,10 +398,7 @@ fn append_mem(rounds: usize) {
         (64 << 10, 1, 4_000),
     ] {
         let label = format!("{}_{threads}t", human_size(size as u64));
-        // `RBDJ_PAIRED_CONFIGS=4KiB_1t` runs only the named configs (profiling).
-        if std::env::var("RBDJ_PAIRED_CONFIGS")
-            .is_ok_and(|only| !only.split(',').any(|x| x == label))
-        {
+        if !config_wanted(&label) {
             continue;
         }
         let data: Vec<Bytes> = (0..threads)
