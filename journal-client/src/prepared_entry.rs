@@ -202,8 +202,10 @@ impl PreparedEntry {
             }
             Some((data, tail)) => {
                 let crc = ceph_crc32c(ceph_crc32c(0, &head), data);
-                let body = tail.len().saturating_sub(4);
-                ceph_crc32c(crc, tail.get(..body).unwrap_or_default())
+                match tail.get(..tail.len().saturating_sub(4)) {
+                    Some(after) if !after.is_empty() => ceph_crc32c(crc, after),
+                    _ => crc,
+                }
             }
         };
         ChecksummedEntry {

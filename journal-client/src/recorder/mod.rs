@@ -102,8 +102,9 @@ struct State {
     /// The current set is closing: entries with tids below this still go to it, the rest move
     /// to the next set.
     closing_at: Option<u64>,
-    /// Threads in `wait_durable`, by the tid they wait for (with multiplicity).
-    waiters: std::collections::BTreeMap<u64, usize>,
+    /// The tid each thread in `wait_durable` waits for (one element per thread, unordered:
+    /// there are at most as many as threads, and a short vector is cheaper than a map).
+    waiters: Vec<u64>,
     advancing: bool,
     shutdown: bool,
     /// Moving average of a store append's duration (decides whether a waiter hands the other
@@ -392,14 +393,11 @@ impl Shared {
     pub(crate) fn wait_durable(&self, tid: u64) -> Result<(), RecorderError> {
         let mut st = self.state.lock();
         st.flush_target = st.flush_target.max(tid.saturating_add(1));
-        *st.waiters.entry(tid).or_insert(0) += 1;
+        st.waiters.push(tid);
         loop {
             if let Some(r) = Self::poll_locked(&st, tid) {
-                if let Some(n) = st.waiters.get_mut(&tid) {
-                    *n -= 1;
-                    if *n == 0 {
-                        st.waiters.remove(&tid);
-                    }
+                if let Some(i) = st.waiters.iter().position(|w| *w == tid) {
+                    st.waiters.swap_remove(i);
                 }
                 self.hand_off(&st);
                 return r;
@@ -420,7 +418,7 @@ impl Shared {
         if !due || st.closing_at.is_some() {
             return;
         }
-        match st.waiters.keys().next() {
+        match st.waiters.iter().min() {
             Some(w) => {
                 if let Some(cv) = self.done.get((w % DONE_BUCKETS as u64) as usize) {
                     cv.notify_all();
