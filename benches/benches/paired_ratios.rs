@@ -19,12 +19,13 @@
 //!   recorder for all rounds whose set rollover removes the objects of the set two sets back
 //!   (as the trimmer does once the image's commit position has passed them), so at most two
 //!   object sets (2 × 4 × 16 MiB) stay in memory and the recorder's entry slabs are reused
-//!   (after an untimed warm-up of three sets). The recorder does not copy a payload of 2 KiB
-//!   or more (`journal_client::prepared_entry::ZERO_COPY_MIN`): the store keeps a reference to
-//!   the caller's buffer between the entry's header and CRC, so its work is the CRC and the
-//!   bookkeeping. `recorder_trimmed` appends the same buffer every time (warm in the caches,
-//!   as the limit's source); `recorder_distinct` appends a different buffer each time, from
-//!   128 MiB of payloads built before the run, so its CRC reads memory beyond the caches.
+//!   (after an untimed warm-up of three sets). The recorder copies a 4 KiB payload into its
+//!   slabs but not a payload of 8 KiB or more (`journal_client::prepared_entry::ZERO_COPY_MIN`):
+//!   the store then keeps a reference to the caller's buffer between the entry's header and
+//!   CRC, so the recorder's work is the CRC and the bookkeeping. `recorder_trimmed` appends the
+//!   same buffer every time (warm in the caches, as the limit's source); `recorder_distinct`
+//!   appends a different buffer each time, from 128 MiB of payloads built before the run, so
+//!   its CRC (and its copy, at 4 KiB) reads memory beyond the caches.
 //!   Every side: only in memory when an entry is durable, as the limit. A second table gives
 //!   CPU time and minor page faults per operation (`/proc/self/stat`), which the load of the
 //!   shared machine disturbs less. `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs

@@ -132,7 +132,7 @@ impl Hook for AppendCounts {
 }
 
 /// One payload per writer thread, reused by every write of that thread (the image write copies
-/// it; a journal entry of 2 KiB or more references it instead of copying it, so the journal's
+/// it; a journal entry of 8 KiB or more references it instead of copying it, so the journal's
 /// CRC reads the same, cache-warm buffer each time, as the unjournaled side's copy does).
 pub fn payloads(cfg: &WriteConfig) -> Vec<Bytes> {
     (0..cfg.threads)
