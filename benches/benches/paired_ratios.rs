@@ -30,7 +30,7 @@
 //!   CPU time and minor page faults per operation (`/proc/self/stat`), which the load of the
 //!   shared machine disturbs less. `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs
 //!   only the named sides and `RBDJ_PAIRED_CONFIGS=4KiB_1t` only the named configs (also in
-//!   `journal_overhead`, e.g. `mem_4KiB_1t`). A
+//!   `journal_overhead`, e.g. `mem_4KiB-rand_1t` or `dir-fdatasync_64KiB-seq_16t`). A
 //!   fourth, diagnostic side `ring_memcpy_crc32c` copies into a 128 MiB ring instead of one
 //!   warm buffer (memory beyond the caches, as large as what the trimmed journal keeps); the
 //!   goal's limit stays `memcpy_crc32c`.
