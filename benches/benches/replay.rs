@@ -203,6 +203,8 @@ fn agent_options() -> AgentOptions {
     let mut o = AgentOptions {
         scan_interval: Duration::from_millis(20),
         retry_interval: Duration::from_millis(20),
+        // Restarted agents (the backlog runs) take their lease back at once.
+        agent_id: Some("bench-agent".into()),
         ..AgentOptions::default()
     };
     if let Some(ms) = std::env::var("RBDJ_IDLE_POLL_MAX_MS")

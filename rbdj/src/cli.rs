@@ -403,6 +403,12 @@ pub enum MirrorCommand {
         /// Print status every this many seconds (0 = never).
         #[arg(long, default_value_t = 0)]
         status_interval: u64,
+        /// This agent's id in the leader lease (one agent mirrors a pair of sites at a time;
+        /// a second one waits as a standby). Give the same id when restarting the same agent
+        /// after a crash to take the lease back at once; without it a restarted agent waits
+        /// for the old lease (10 s) to run out. Never give two running agents the same id.
+        #[arg(long)]
+        agent_id: Option<String>,
     },
     /// Mirror status of every image (state, entries and seconds behind, rates).
     Status {

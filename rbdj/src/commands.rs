@@ -240,7 +240,18 @@ fn mirror(cmd: MirrorCommand, out: &mut dyn Write) -> CliResult<()> {
             pool_id,
             replay_delay,
             status_interval,
-        } => crate::mirror_cmd::run(&local, &remote, pool_id, replay_delay, status_interval, out),
+            agent_id,
+        } => crate::mirror_cmd::run(
+            &crate::mirror_cmd::RunArgs {
+                local: &local,
+                remote: &remote,
+                pool_id,
+                replay_delay,
+                status_interval,
+                agent_id,
+            },
+            out,
+        ),
         MirrorCommand::Status {
             local,
             remote,

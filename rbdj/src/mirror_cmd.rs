@@ -95,15 +95,33 @@ fn open(spec: &SiteSpec, pool_id: i64) -> CliResult<Site> {
     ))
 }
 
+/// What `rbdj mirror run` was given.
+#[derive(Debug)]
+pub struct RunArgs<'a> {
+    /// The replica site.
+    pub local: &'a SiteSpec,
+    /// The primary site.
+    pub remote: &'a SiteSpec,
+    /// Pool id in journal object names.
+    pub pool_id: i64,
+    /// Seconds replicas stay behind.
+    pub replay_delay: u64,
+    /// Seconds between status prints (0 = never).
+    pub status_interval: u64,
+    /// The agent's id in the leader lease (`None`: a fresh one).
+    pub agent_id: Option<String>,
+}
+
 /// Runs the agent until Ctrl-C (or SIGTERM), publishing status every second.
-pub fn run(
-    local: &SiteSpec,
-    remote: &SiteSpec,
-    pool_id: i64,
-    replay_delay: u64,
-    status_interval: u64,
-    out: &mut dyn Write,
-) -> CliResult<()> {
+pub fn run(args: &RunArgs<'_>, out: &mut dyn Write) -> CliResult<()> {
+    let RunArgs {
+        local,
+        remote,
+        pool_id,
+        replay_delay,
+        status_interval,
+        ..
+    } = *args;
     if matches!(local, SiteSpec::Mem) || matches!(remote, SiteSpec::Mem) {
         return Err(CliError::Invalid(
             "mirror run needs persistent sites (dir:PATH); mem: sites vanish with the process"
@@ -112,7 +130,10 @@ pub fn run(
     }
     let local_site = open(local, pool_id)?;
     let remote_site = open(remote, pool_id)?;
-    let mut options = AgentOptions::default();
+    let mut options = AgentOptions {
+        agent_id: args.agent_id.clone(),
+        ..AgentOptions::default()
+    };
     options.replayer.replay_delay = Duration::from_secs(replay_delay);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -125,11 +146,25 @@ pub fn run(
     )?;
     out.flush()?;
     let mut last_print = Instant::now();
+    let mut was_leader = false;
+    let mut said_standby = false;
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(200));
         let statuses = agent.status();
-        if let Err(e) = publish(local_site.store().as_ref(), &statuses, true) {
-            tracing::warn!("cannot publish mirror status: {e}");
+        // Only the agent holding the leader lease mirrors, so only it publishes: a standby
+        // would overwrite the leader's status with its own empty one.
+        if agent.is_leader() {
+            was_leader = true;
+            if let Err(e) = publish(local_site.store().as_ref(), &statuses, true) {
+                tracing::warn!("cannot publish mirror status: {e}");
+            }
+        } else if !said_standby {
+            said_standby = true;
+            writeln!(
+                out,
+                "standby: another agent holds the leader lease for this pair of sites"
+            )?;
+            out.flush()?;
         }
         if status_interval > 0 && last_print.elapsed() >= Duration::from_secs(status_interval) {
             last_print = Instant::now();
@@ -152,7 +187,9 @@ pub fn run(
         s.bytes_per_second = 0.0;
         s.entries_per_second = 0.0;
     }
-    publish(local_site.store().as_ref(), &last, false)?;
+    if was_leader {
+        publish(local_site.store().as_ref(), &last, false)?;
+    }
     writeln!(out, "mirror agent stopped")?;
     Ok(())
 }

@@ -14,6 +14,10 @@
 //!   ([`AgentOptions::replay_threads`]) step the replays of all images, and a few bootstrap
 //!   threads ([`AgentOptions::bootstrap_threads`]) run the bootstraps, whose image syncs may
 //!   take long. An agent with 1,000 images runs about ten threads, not 1,000.
+//! * Only one agent mirrors a (local, remote) pair at a time: an agent replays only while it
+//!   holds the pair's leader lease ([`crate::leader`]). A second agent started for the same
+//!   pair waits as a standby ([`AgentHandle::is_leader`] false) and takes over when the first
+//!   stops, or when its lease runs out.
 //! * One-way mirroring runs one agent on the secondary site; a primary with several
 //!   secondaries has one agent per secondary (each its own client and position on the primary's
 //!   journals). Two-way mirroring runs an agent on each site with the other as remote: for each
@@ -32,6 +36,7 @@ use crate::bootstrap::{BootstrapOptions, ImageLink};
 use crate::error::{ReplayError, Result};
 use crate::image_journal;
 use crate::image_task::ImageTask;
+use crate::leader::LeaderLease;
 use crate::replay_pool::ReplayPool;
 use crate::replayer::ReplayerOptions;
 use crate::site::{Site, DIRECTORY_OID};
@@ -58,6 +63,16 @@ pub struct AgentOptions {
     /// image syncs run at once, as Ceph's `rbd_mirror_concurrent_image_syncs` (default 5). A
     /// sync that blocks holds one; images already replaying are not held up. Default 5.
     pub bootstrap_threads: usize,
+    /// How long the agent's leader lease lasts ([`crate::leader`]): a standby agent takes over
+    /// at most this long after the leader stopped renewing it (a leader stopped in an orderly
+    /// way hands over at once), and a leader that cannot renew steps down after half of it.
+    /// Default 10 s.
+    pub leader_lease: Duration,
+    /// This agent's id in the leader lease. `None` (the default): a fresh random id, so a
+    /// restarted agent waits for its predecessor's lease to run out. Give the same id to the
+    /// same agent across restarts (never to two agents running at once) to take the lease
+    /// back at once after a crash.
+    pub agent_id: Option<String>,
 }
 
 impl Default for AgentOptions {
@@ -71,6 +86,8 @@ impl Default for AgentOptions {
                 .map_or(2, std::num::NonZeroUsize::get)
                 .clamp(2, 8),
             bootstrap_threads: 5,
+            leader_lease: Duration::from_secs(10),
+            agent_id: None,
         }
     }
 }
@@ -119,6 +136,16 @@ impl MirrorAgent {
         // Never sent on: dropping the sender wakes the pool watcher at shutdown.
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(0);
         let workers: Workers = Arc::new(Mutex::new(BTreeMap::new()));
+        let leader = Arc::new(AtomicBool::new(false));
+        let lease = LeaderLease::new(
+            Arc::clone(local.store()),
+            &remote_uuid,
+            options
+                .agent_id
+                .clone()
+                .unwrap_or_else(crate::ids::random_uuid),
+            options.leader_lease,
+        );
         let pool = Arc::new(ReplayPool::start(
             options.replay_threads,
             options.bootstrap_threads,
@@ -135,6 +162,8 @@ impl MirrorAgent {
             workers: Arc::clone(&workers),
             pool: Arc::clone(&pool),
             retiring: Vec::new(),
+            lease,
+            leader: Arc::clone(&leader),
         };
         let thread = std::thread::Builder::new()
             .name("mirror-pool-watcher".into())
@@ -152,6 +181,7 @@ impl MirrorAgent {
             wake: Some(wake_tx),
             workers,
             pool,
+            leader,
             thread: Some(thread),
         })
     }
@@ -164,7 +194,9 @@ pub struct AgentHandle {
     wake: Option<Sender<()>>,
     workers: Workers,
     pool: Arc<ReplayPool>,
-    thread: Option<JoinHandle<()>>,
+    leader: Arc<AtomicBool>,
+    /// The pool watcher; it hands its leader lease back when it ends.
+    thread: Option<JoinHandle<LeaderLease>>,
 }
 
 impl std::fmt::Debug for AgentHandle {
@@ -182,6 +214,12 @@ impl AgentHandle {
         out
     }
 
+    /// Whether this agent holds the pair's leader lease and mirrors; `false` while it waits as
+    /// a standby behind another agent ([`crate::leader`]).
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
     /// Status of image `name`, if the agent handles it.
     pub fn image_status(&self, name: &str) -> Option<ImageStatus> {
         self.status().into_iter().find(|s| s.name == name)
@@ -196,9 +234,7 @@ impl AgentHandle {
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         drop(self.wake.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let lease = self.thread.take().and_then(|t| t.join().ok());
         let workers = std::mem::take(&mut *self.workers.lock());
         for w in workers.values() {
             w.stop.store(true, Ordering::Relaxed);
@@ -207,6 +243,11 @@ impl AgentHandle {
         for w in workers.values() {
             w.stop_and_join();
         }
+        // Only now that nothing replays any more may another agent take over.
+        if let Some(mut lease) = lease {
+            lease.release();
+        }
+        self.leader.store(false, Ordering::Relaxed);
     }
 }
 
@@ -230,23 +271,34 @@ struct AgentCtx {
     /// Images no longer mirrored, stopping: their replica is removed once their task finished
     /// (without waiting for it here: a task queued behind blocked bootstraps ends late).
     retiring: Vec<(String, ImageWorker)>,
+    /// The pair's leader lease: the watcher starts replayers only while it holds it.
+    lease: LeaderLease,
+    /// Mirrors [`LeaderLease::is_leader`] for the handle.
+    leader: Arc<AtomicBool>,
 }
 
 impl AgentCtx {
-    fn pool_watcher(mut self) {
+    fn pool_watcher(mut self) -> LeaderLease {
         let store = Arc::clone(self.remote.store());
         let watches = [
             store.watch(MIRRORING_OID).ok(),
             store.watch(DIRECTORY_OID).ok(),
         ];
         while !self.stop.load(Ordering::Relaxed) {
-            if let Err(e) = self.scan() {
-                tracing::warn!("mirror pool scan failed: {e}");
+            let leader = self.lease.tick();
+            self.leader.store(leader, Ordering::Relaxed);
+            if leader {
+                if let Err(e) = self.scan() {
+                    tracing::warn!("mirror pool scan failed: {e}");
+                }
+            } else {
+                self.step_down();
             }
-            let end = Instant::now() + self.options.scan_interval;
+            let end = (Instant::now() + self.options.scan_interval).min(self.lease.next_attempt());
             while !self.stop.load(Ordering::Relaxed) && Instant::now() < end {
                 if watches.iter().flatten().any(|w| w.drain() > 0)
                     || self.retiring.iter().any(|(_, w)| w.finished())
+                    || (leader && !self.lease.is_leader())
                 {
                     break;
                 }
@@ -261,6 +313,28 @@ impl AgentCtx {
                 }
                 let _ = sel.ready_timeout(wait);
             }
+        }
+        self.lease
+    }
+
+    /// Not (or no longer) the leader: stop every image replayer, keeping the replicas, so that
+    /// nothing replays here once another agent may take over.
+    fn step_down(&mut self) {
+        let workers = std::mem::take(&mut *self.workers.lock());
+        if workers.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            "mirror agent lost its leader lease (held by {:?}): stopping {} image replayers",
+            self.lease.other_holder,
+            workers.len()
+        );
+        for w in workers.values() {
+            w.stop.store(true, Ordering::Relaxed);
+            self.pool.wake(w.home);
+        }
+        for w in workers.values() {
+            w.stop_and_join();
         }
     }
 

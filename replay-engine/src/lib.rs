@@ -67,6 +67,7 @@ pub mod ids;
 pub mod image_journal;
 pub mod image_sync;
 mod image_task;
+pub mod leader;
 pub mod live_player;
 pub mod replay_pool;
 pub mod replayer;

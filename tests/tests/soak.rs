@@ -50,6 +50,7 @@ fn agent_options() -> AgentOptions {
     let mut o = AgentOptions {
         scan_interval: Duration::from_millis(20),
         retry_interval: Duration::from_millis(20),
+        agent_id: Some("soak-agent".into()),
         ..AgentOptions::default()
     };
     o.replayer.flush_interval = Duration::from_millis(50);

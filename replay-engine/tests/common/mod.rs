@@ -285,6 +285,9 @@ pub fn fast_agent_options() -> AgentOptions {
     let mut o = AgentOptions {
         scan_interval: Duration::from_millis(20),
         retry_interval: Duration::from_millis(20),
+        // The same agent across the tests' crash-and-restart loops: a restarted agent takes
+        // its own leader lease back at once instead of waiting for it to run out.
+        agent_id: Some("test-agent".into()),
         ..AgentOptions::default()
     };
     o.replayer.flush_interval = Duration::from_millis(50);

@@ -84,6 +84,9 @@ pub fn agent_options() -> AgentOptions {
     let mut o = AgentOptions {
         scan_interval: Duration::from_millis(10),
         retry_interval: Duration::from_millis(10),
+        // The same agent across crashes and restarts: it takes its own leader lease back at
+        // once instead of waiting for the crashed incarnation's lease to run out.
+        agent_id: Some("crash-harness-agent".into()),
         ..AgentOptions::default()
     };
     o.replayer.flush_interval = Duration::from_millis(10);
