@@ -29,7 +29,7 @@ type ByteTables = [[u32; 256]; 4];
 
 /// The maps advancing the register by `2^k` zero bytes, `k = 0..64` (lengths up to
 /// `u64::MAX`; in practice an entry's tail is below 2^32 bytes).
-static POWERS: OnceLock<Box<[ByteTables; 64]>> = OnceLock::new();
+static POWERS: OnceLock<Vec<ByteTables>> = OnceLock::new();
 
 fn apply(tables: &ByteTables, s: u32) -> u32 {
     // A byte always indexes a 256-entry table (the `get`s cannot miss).
@@ -52,9 +52,10 @@ fn tables_of(columns: &[u32; 32]) -> ByteTables {
     tables
 }
 
-fn powers() -> &'static [ByteTables; 64] {
+fn powers() -> &'static [ByteTables] {
     POWERS.get_or_init(|| {
-        let mut out = Box::new([[[0u32; 256]; 4]; 64]);
+        // 256 KiB: built on the heap, not on the calling thread's stack.
+        let mut out = vec![[[0u32; 256]; 4]; 64];
         // The one-byte map, column by column, from the CRC itself.
         let mut columns = [0u32; 32];
         for (i, c) in columns.iter_mut().enumerate() {
