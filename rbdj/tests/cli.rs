@@ -571,6 +571,95 @@ fn mirror_run_replicates_across_processes_and_stops_cleanly() {
     assert_eq!(status["images"][0]["entries_behind"], 0, "{status}");
 }
 
+/// Starts `rbdj mirror run` for b <- a with `id`; returns it once it printed its first line.
+fn spawn_agent(
+    a: &str,
+    b: &str,
+    id: &str,
+) -> (
+    KillOnDrop,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut agent = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_rbdj"))
+            .args([
+                "mirror",
+                "run",
+                "--local",
+                b,
+                "--remote",
+                a,
+                "--agent-id",
+                id,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .starts_with("mirror agent running"));
+    (agent, lines)
+}
+
+/// Waits until `mirror status` says an agent is running (only the leader publishes).
+fn wait_agent_running(a: &str, b: &str) -> bool {
+    for _ in 0..100 {
+        let status: serde_json::Value = serde_json::from_str(&ok(&[
+            "mirror", "status", "--local", b, "--remote", a, "--format", "json",
+        ]))
+        .unwrap();
+        if status["images"][0]["agent_running"] == true {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+fn interrupt(agent: &mut KillOnDrop) {
+    Command::new("kill")
+        .args(["-INT", &agent.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        agent.0.wait().unwrap().success(),
+        "agent did not stop on SIGINT"
+    );
+}
+
+#[test]
+fn a_second_mirror_run_for_the_same_sites_is_a_standby_until_the_first_stops() {
+    let (_dir, a, b) = mirrored_pair();
+    let (mut first, _first_lines) = spawn_agent(&a, &b, "first");
+    assert!(
+        wait_agent_running(&a, &b),
+        "the first agent never published"
+    );
+    // The first agent holds the leader lease (it published): the second one waits.
+    let (mut second, mut second_lines) = spawn_agent(&a, &b, "second");
+    let line = second_lines.next().unwrap().unwrap();
+    assert!(line.starts_with("standby"), "{line}");
+    // The first one stops (and publishes "not running"); the second takes over and publishes.
+    interrupt(&mut first);
+    assert!(
+        wait_agent_running(&a, &b),
+        "the standby did not take over after the leader stopped"
+    );
+    interrupt(&mut second);
+    let rest: Vec<String> = second_lines.map(|l| l.unwrap()).collect();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("mirror agent stopped"),
+        "{rest:?}"
+    );
+}
+
 #[test]
 fn snapshots_through_the_journal() {
     let dir = tempfile::tempdir().unwrap();
