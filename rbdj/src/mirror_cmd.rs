@@ -245,6 +245,9 @@ impl From<&ObjectPosition> for PositionRow {
 pub struct StatusReport {
     /// `OK`, `WARNING` or `ERROR`.
     pub pool_health: String,
+    /// The agent holding the leader lease for this pair of sites (the one that mirrors), if
+    /// the lease is held and has not expired.
+    pub leader: Option<String>,
     /// One row per journaled image of the primary site.
     pub images: Vec<ImageRow>,
 }
@@ -352,8 +355,14 @@ pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
     } else {
         "OK"
     };
+    let now_ms = (unix_now() * 1000.0) as u64;
+    let leader =
+        replay_engine::leader::current_holder(local.store().as_ref(), &remote.mirror_uuid()?)?
+            .filter(|h| h.expires_unix_ms > now_ms)
+            .map(|h| h.agent_id);
     Ok(StatusReport {
         pool_health: health.to_owned(),
+        leader,
         images,
     })
 }
@@ -371,6 +380,10 @@ pub fn status(
         Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
         Format::Plain => {
             writeln!(out, "health: {}", report.pool_health)?;
+            match &report.leader {
+                Some(id) => writeln!(out, "agent: {id} (holds the leader lease)")?,
+                None => writeln!(out, "agent: none holds the leader lease")?,
+            }
             writeln!(out, "images: {} total", report.images.len())?;
             for r in &report.images {
                 writeln!(out)?;

@@ -607,14 +607,15 @@ fn spawn_agent(
     (agent, lines)
 }
 
-/// Waits until `mirror status` says an agent is running (only the leader publishes).
-fn wait_agent_running(a: &str, b: &str) -> bool {
+/// Waits until `mirror status` says agent `id` holds the leader lease and an agent is running
+/// (only the leader publishes).
+fn wait_leader_running(a: &str, b: &str, id: &str) -> bool {
     for _ in 0..100 {
         let status: serde_json::Value = serde_json::from_str(&ok(&[
             "mirror", "status", "--local", b, "--remote", a, "--format", "json",
         ]))
         .unwrap();
-        if status["images"][0]["agent_running"] == true {
+        if status["leader"] == id && status["images"][0]["agent_running"] == true {
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -638,8 +639,8 @@ fn a_second_mirror_run_for_the_same_sites_is_a_standby_until_the_first_stops() {
     let (_dir, a, b) = mirrored_pair();
     let (mut first, _first_lines) = spawn_agent(&a, &b, "first");
     assert!(
-        wait_agent_running(&a, &b),
-        "the first agent never published"
+        wait_leader_running(&a, &b, "first"),
+        "the first agent never led"
     );
     // The first agent holds the leader lease (it published): the second one waits.
     let (mut second, mut second_lines) = spawn_agent(&a, &b, "second");
@@ -648,7 +649,7 @@ fn a_second_mirror_run_for_the_same_sites_is_a_standby_until_the_first_stops() {
     // The first one stops (and publishes "not running"); the second takes over and publishes.
     interrupt(&mut first);
     assert!(
-        wait_agent_running(&a, &b),
+        wait_leader_running(&a, &b, "second"),
         "the standby did not take over after the leader stopped"
     );
     interrupt(&mut second);
