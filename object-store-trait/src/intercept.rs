@@ -419,6 +419,9 @@ impl<S: ObjectStore, H: Hook> ObjectStore for Intercept<S, H> {
     fn notify_crosses_processes(&self) -> bool {
         self.inner.notify_crosses_processes()
     }
+    fn notifications_complete(&self) -> bool {
+        self.inner.notifications_complete()
+    }
     fn notify_is_cheap(&self) -> bool {
         self.inner.notify_is_cheap()
     }

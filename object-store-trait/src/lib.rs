@@ -195,6 +195,16 @@ pub trait ObjectStore: Send + Sync + Debug + 'static {
         false
     }
 
+    /// Whether a change whose writer notifies always reaches this handle's watchers: true when
+    /// every possible writer shares this process's registry (an in-memory store) or the
+    /// notification crosses processes (RADOS); false when another process may write without
+    /// this process hearing of it (`DirStore`). A reader may then rely on notifications for
+    /// rarely changing objects (a journal header) and poll them only as a safety net. Defaults
+    /// to `false`.
+    fn notifications_complete(&self) -> bool {
+        false
+    }
+
     /// Whether a notification costs no more than an in-process call (no network round trip),
     /// so a writer may notify after every append and spare its readers a poll interval of
     /// lag. Defaults to `true`; a networked store (RADOS) says `false`.
@@ -248,6 +258,9 @@ impl<S: ObjectStore + ?Sized> ObjectStore for Arc<S> {
     }
     fn notify_crosses_processes(&self) -> bool {
         (**self).notify_crosses_processes()
+    }
+    fn notifications_complete(&self) -> bool {
+        (**self).notifications_complete()
     }
     fn notify_is_cheap(&self) -> bool {
         (**self).notify_is_cheap()

@@ -326,6 +326,11 @@ impl ObjectStore for MemStore {
         validate_oid(oid)?;
         Ok(self.watches.notify(oid, payload))
     }
+
+    /// Every writer of a `MemStore` is in this process and shares its watch registry.
+    fn notifications_complete(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

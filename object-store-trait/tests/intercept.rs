@@ -146,6 +146,10 @@ impl ObjectStore for Probe {
         self.called("notify_crosses_processes");
         true
     }
+    fn notifications_complete(&self) -> bool {
+        self.called("notifications_complete");
+        true
+    }
     fn notify_is_cheap(&self) -> bool {
         self.called("notify_is_cheap");
         false
@@ -157,7 +161,7 @@ fn b(s: &'static [u8]) -> Bytes {
 }
 
 /// Calls every method of the trait once, in trait order, on `store`.
-fn call_every_method(store: &dyn ObjectStore) -> (bool, bool) {
+fn call_every_method(store: &dyn ObjectStore) -> (bool, bool, bool) {
     store
         .append("o", &[b(b"abc")], &AppendGuard::none())
         .unwrap();
@@ -177,7 +181,16 @@ fn call_every_method(store: &dyn ObjectStore) -> (bool, bool) {
     assert_eq!(store.notify("o", b(b"hi")).unwrap(), 1);
     drop(watch);
     assert_eq!(&store.read("o", 0, 10).unwrap()[..], b"xQz");
-    (store.notify_crosses_processes(), store.notify_is_cheap())
+    (
+        store.notify_crosses_processes(),
+        store.notifications_complete(),
+        store.notify_is_cheap(),
+    )
+}
+
+/// The capability queries among the trait's methods (not operations: no hook call).
+fn is_capability(name: &str) -> bool {
+    name.starts_with("notify_") || name == "notifications_complete"
 }
 
 /// The trait's methods, in the order `call_every_method` calls them.
@@ -197,6 +210,7 @@ const EXPECTED: &[&str] = &[
     "notify",
     "read",
     "notify_crosses_processes",
+    "notifications_complete",
     "notify_is_cheap",
 ];
 
@@ -204,9 +218,9 @@ const EXPECTED: &[&str] = &[
 fn every_method_reaches_the_inner_store_as_itself() {
     let store = Intercept::<_, Log>::new(Probe::default());
     let caps = call_every_method(&store);
-    // The probe's capabilities are the opposite of the defaults: a wrapper that left either
-    // query to the trait's default would answer (false, true).
-    assert_eq!(caps, (true, false));
+    // The probe's capabilities are the opposite of the defaults: a wrapper that left any
+    // query to the trait's default would answer (false, false, true).
+    assert_eq!(caps, (true, true, false));
     // A `write_at` left to the default would reach the probe as stat + read + write_full.
     assert_eq!(*store.inner().calls.lock(), EXPECTED);
 
@@ -215,7 +229,7 @@ fn every_method_reaches_the_inner_store_as_itself() {
     let want: Vec<(&str, &str)> = EXPECTED
         .iter()
         .copied()
-        .filter(|n| !n.starts_with("notify_"))
+        .filter(|n| !is_capability(n))
         .enumerate()
         .map(|(i, name)| match (i, name) {
             (3 | 4, _) => (name, "p"),
@@ -239,7 +253,7 @@ fn op_kinds_cover_every_operation_once() {
     let mut ops: Vec<&str> = EXPECTED
         .iter()
         .copied()
-        .filter(|n| !n.starts_with("notify_"))
+        .filter(|n| !is_capability(n))
         .collect();
     ops.sort_unstable();
     ops.dedup();

@@ -603,6 +603,12 @@ impl ObjectStore for RadosStore {
         true
     }
 
+    /// Notifications reach every watcher of the object, in any process (a watch lost to an
+    /// error is not re-established: readers keep a slow poll as a safety net).
+    fn notifications_complete(&self) -> bool {
+        true
+    }
+
     /// A notify is a round trip to the OSD that waits for every watcher's ack.
     fn notify_is_cheap(&self) -> bool {
         false

@@ -22,7 +22,12 @@
 //!   per second each; with the backoff, 5 %: `docs/bench/scaling.md`).
 //! * On each wake it re-reads the header's `active_set` ([`Player::refresh`]) and asks whether a
 //!   tag newer than the active one exists ([`Player::mark_newer_tag_exists`]), so an epoch that
-//!   ended without more entries at the current offset is finished (§10.4 step 3).
+//!   ended without more entries at the current offset is finished (§10.4 step 3). Where the
+//!   store's notifications are complete ([`object_store_trait::ObjectStore::notifications_complete`]:
+//!   every header change reaches the watch), [`LivePlayer::try_next`] re-reads the header only
+//!   when it was notified, and otherwise at most every [`LiveOptions::header_poll_age`] as a
+//!   safety net: an idle image then costs one data-object read per poll instead of three reads
+//!   (`replay-engine/tests/live_player.rs` counts them).
 //!
 //! Memory stays within the [`Player`]'s prefetch budget whatever the backlog.
 
@@ -52,6 +57,11 @@ pub struct LiveOptions {
     /// Longest re-read interval the idle backoff reaches (see the module docs). Default 100 ms;
     /// a value not above `poll_age` turns the backoff off.
     pub idle_poll_age_max: Duration,
+    /// Where the store's notifications are complete, how often [`LivePlayer::try_next`]
+    /// re-reads the header without a header notification (a safety net for a lost one; a
+    /// missed set or tag change is then seen this much later). Default 1 s. Elsewhere the header
+    /// is re-read on every poll.
+    pub header_poll_age: Duration,
 }
 
 impl Default for LiveOptions {
@@ -61,6 +71,7 @@ impl Default for LiveOptions {
             prefetch_bytes_max: journal_core::player::DEFAULT_PREFETCH_BYTES_MAX,
             use_notifications: true,
             idle_poll_age_max: Duration::from_millis(100),
+            header_poll_age: Duration::from_secs(1),
         }
     }
 }
@@ -84,6 +95,13 @@ pub struct LivePlayer {
     /// For [`LivePlayer::try_next`]: the player answered `End` and is not re-read before this
     /// instant unless a notification arrives.
     next_poll: Option<Instant>,
+    /// Header notifications reach this player whoever changes the header (the store's
+    /// notifications are complete and this player watches): polls need not re-read it.
+    header_notified_reliably: bool,
+    /// When the header was last re-read.
+    header_read_at: Instant,
+    /// Header notifications seen by [`LivePlayer::try_next`] (a counter the replayer compares).
+    header_changes: u64,
 }
 
 impl LivePlayer {
@@ -133,7 +151,12 @@ impl LivePlayer {
             notified_wakes: 0,
             current_poll: options.poll_age,
             next_poll: None,
+            header_notified_reliably: false,
+            header_read_at: Instant::now(),
+            header_changes: 0,
         };
+        live.header_notified_reliably =
+            live.header_watch.is_some() && live.header.store().notifications_complete();
         live.watch_data_objects(active_set)?;
         Ok(live)
     }
@@ -176,6 +199,9 @@ impl LivePlayer {
                 data |= w.drain() > 0;
             }
             let poll = Instant::now() >= due;
+            if header {
+                self.header_changes += 1;
+            }
             if header || data {
                 self.notified_wakes += 1;
                 self.current_poll = self.options.poll_age;
@@ -188,7 +214,9 @@ impl LivePlayer {
             // Appends alone (data objects notified, the header not) leave `active_set` and the
             // tags as they were: re-reading the tails below finds the entries. A set or tag
             // change mutates the header, which notifies.
-            if header || poll {
+            let header_due = !self.header_notified_reliably
+                || self.header_read_at.elapsed() >= self.options.header_poll_age;
+            if header || (poll && header_due) {
                 self.refresh_metadata()?;
             }
         }
@@ -260,6 +288,19 @@ impl LivePlayer {
         &self.player
     }
 
+    /// Whether every change of the journal header reaches this player as a notification (the
+    /// store's notifications are complete and the player watches the header).
+    pub fn header_notified_reliably(&self) -> bool {
+        self.header_notified_reliably
+    }
+
+    /// How many header notifications [`LivePlayer::try_next`] has seen: a caller that compares
+    /// it between calls learns that the header changed (a commit position, a client's state, a
+    /// tag) without reading it.
+    pub fn header_changes(&self) -> u64 {
+        self.header_changes
+    }
+
     /// How many waits ended because of a notification rather than the poll interval.
     pub fn notified_wakes(&self) -> u64 {
         self.notified_wakes
@@ -267,6 +308,7 @@ impl LivePlayer {
 
     /// Re-reads `active_set` and the newer-tag check, passing both to the player.
     fn refresh_metadata(&mut self) -> Result<()> {
+        self.header_read_at = Instant::now();
         let active_set = self.header.get_active_set()?;
         if active_set > self.info.active_set {
             self.info.active_set = active_set;

@@ -114,6 +114,12 @@ pub struct Replayer {
     started: bool,
     /// Since when the journal has had nothing new (for the caught-up report).
     idle_since: Option<Instant>,
+    /// Both journal headers notify every change to this replayer (complete notifications on
+    /// both stores, both watched): while caught up, the role and lag checks then run on a
+    /// notification and otherwise only every `live.header_poll_age`.
+    quiet_when_idle: bool,
+    /// [`LivePlayer::header_changes`] at the last check.
+    seen_header_changes: u64,
     /// An entry read but held back by the replay delay, with its decoded event.
     delayed: Option<(ReplayEntry, EventEntry)>,
 }
@@ -145,6 +151,9 @@ impl Replayer {
         )?;
         let now = Instant::now();
         let local_watch = link.local_header.watch().ok();
+        let quiet_when_idle = live.header_notified_reliably()
+            && local_watch.is_some()
+            && link.local_header.store().notifications_complete();
         let local_store = link.local_header.store().as_ref();
         let local_id = link.local_header.journal_id();
         let mut mark = sync_mark::get(local_store, local_id)?;
@@ -183,6 +192,8 @@ impl Replayer {
             dirty_commit: false,
             started: false,
             idle_since: None,
+            quiet_when_idle,
+            seen_header_changes: 0,
             delayed: None,
         })
     }
@@ -237,7 +248,9 @@ impl Replayer {
                 return Ok(Step::End(ReplayEnd::Stopped));
             }
             let local_changed = self.local_watch.as_ref().is_some_and(|w| w.drain() > 0);
-            if local_changed || self.last_check.elapsed() >= self.options.check_interval {
+            let remote_changed = self.live.header_changes() != self.seen_header_changes;
+            if local_changed || remote_changed || self.last_check.elapsed() >= self.check_every() {
+                self.seen_header_changes = self.live.header_changes();
                 self.last_check = Instant::now();
                 if let Some(end) = self.check_roles()? {
                     return Ok(Step::End(end));
@@ -267,6 +280,11 @@ impl Replayer {
                     }
                 }
                 None => {
+                    if self.live.header_changes() != self.seen_header_changes {
+                        // The remote header changed (seen while looking for entries): run the
+                        // checks at the top of the loop before waiting.
+                        continue;
+                    }
                     // Nothing more in the journal: caught up once that held for a whole
                     // wait (the status keeps the last entry's lag until then).
                     let since = *self.idle_since.get_or_insert_with(Instant::now);
@@ -317,9 +335,22 @@ impl Replayer {
         self.options.check_interval.min(self.options.flush_interval)
     }
 
+    /// How often the role and lag checks run: every `check_interval`, or, while caught up
+    /// where both headers notify every change, every `live.header_poll_age` (a notification
+    /// runs them at once).
+    fn check_every(&self) -> Duration {
+        if self.quiet_when_idle && self.idle_since.is_some() {
+            self.options
+                .check_interval
+                .max(self.options.live.header_poll_age)
+        } else {
+            self.options.check_interval
+        }
+    }
+
     /// The earliest instant periodic work (role checks, flush, commit, re-read) is due.
     fn next_deadline(&self) -> Instant {
-        let check = self.options.check_interval;
+        let check = self.check_every();
         let mut due = (self.last_check + check).min(self.last_behind_check + check);
         if let Some(since) = self.idle_since {
             let report = since + self.idle_wait();
@@ -347,7 +378,7 @@ impl Replayer {
         if self.dirty_commit && self.last_commit.elapsed() >= self.options.commit_interval {
             self.write_commit()?;
         }
-        if self.last_behind_check.elapsed() >= self.options.check_interval {
+        if self.last_behind_check.elapsed() >= self.check_every() {
             self.last_behind_check = Instant::now();
             if let Some(behind) = self.entries_behind() {
                 self.status.lock().entries_behind = behind;

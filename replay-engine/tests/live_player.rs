@@ -129,3 +129,120 @@ fn the_recorders_append_notification_wakes_the_tailer() {
     assert!(live.notified_wakes() >= 1);
     writer.close();
 }
+
+/// Counts reads of the journal header's omap and reads of data objects.
+#[derive(Debug, Default)]
+struct ReadCounts {
+    header: std::sync::atomic::AtomicU64,
+    data: std::sync::atomic::AtomicU64,
+}
+
+impl object_store_trait::Hook for ReadCounts {
+    fn before(&self, op: object_store_trait::Op<'_>) -> object_store_trait::Result<()> {
+        use object_store_trait::OpKind;
+        use std::sync::atomic::Ordering::SeqCst;
+        match op.kind() {
+            OpKind::OmapGet | OpKind::OmapList if op.oid().starts_with("journal.") => {
+                self.header.fetch_add(1, SeqCst);
+            }
+            OpKind::Read if op.oid().starts_with("journal_data.") => {
+                self.data.fetch_add(1, SeqCst);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Idle polls of `live` (a few ms apart, none delivering anything); returns the header and data
+/// reads they made.
+fn idle_polls(live: &mut LivePlayer, counts: &ReadCounts, polls: usize) -> (u64, u64) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let before = (counts.header.load(SeqCst), counts.data.load(SeqCst));
+    for _ in 0..polls {
+        std::thread::sleep(Duration::from_millis(3));
+        assert!(live.try_next().unwrap().is_none());
+    }
+    (
+        counts.header.load(SeqCst) - before.0,
+        counts.data.load(SeqCst) - before.1,
+    )
+}
+
+/// Options for the idle tests: every try_next after 2 ms is a poll, and the header's safety-net
+/// re-read never comes due.
+fn idle_options() -> LiveOptions {
+    LiveOptions {
+        poll_age: Duration::from_millis(1),
+        idle_poll_age_max: Duration::from_millis(1),
+        header_poll_age: Duration::from_secs(3600),
+        ..LiveOptions::default()
+    }
+}
+
+/// Where notifications are complete (MemStore), an idle tailer's polls read data objects only;
+/// a header change (the writer's set rollover and commits) still reaches it by notification,
+/// and every entry written arrives, in order, across the new set.
+#[test]
+fn idle_polls_skip_the_header_where_notifications_are_complete() {
+    use object_store_trait::{Intercept, ObjectStore};
+    let counts = Arc::new(ReadCounts::default());
+    let inner: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
+    let site = Site::open(Arc::new(Intercept::with_hook(inner, counts.clone())), 4);
+    site.create_image("vol", IMAGE_SIZE, Some(small_journal()))
+        .unwrap();
+    let id = site.image_id("vol").unwrap();
+    site.journal_header(&id)
+        .client_register("reader", Bytes::new())
+        .unwrap();
+    let writer = PrimaryWriter::open(&site, "vol");
+    let mut live = idle_tailer(&site, &id, idle_options());
+    let (header_reads, data_reads) = idle_polls(&mut live, &counts, 30);
+    assert_eq!(header_reads, 0, "idle polls re-read the header");
+    assert!(data_reads > 0, "no poll happened");
+
+    // 720 KB of writes: 64 KiB objects, splay width 4, so the writer moves on to later sets.
+    for i in 0..60u64 {
+        writer.write(i * 12_000, Bytes::from(vec![i as u8 + 1; 12_000]));
+    }
+    writer.commit_position();
+    let mut tids = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while tids.len() < 60 && std::time::Instant::now() < deadline {
+        match live.try_next().unwrap() {
+            Some(e) => tids.push(e.entry.entry_tid),
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    assert_eq!(tids, (0..60).collect::<Vec<_>>());
+    assert!(
+        live.player().active_set() > 0,
+        "the writer never left set 0"
+    );
+    writer.close();
+}
+
+/// Where notifications may be missed (a `DirStore` other processes can write), every poll
+/// re-reads the header as before.
+#[test]
+fn idle_polls_read_the_header_where_notifications_may_be_missed() {
+    use object_store_trait::{DirStore, DirStoreOptions, Intercept, ObjectStore};
+    let dir = tempfile::tempdir().unwrap();
+    let counts = Arc::new(ReadCounts::default());
+    let inner: Arc<dyn ObjectStore> =
+        Arc::new(DirStore::open(dir.path(), DirStoreOptions::default()).unwrap());
+    let site = Site::open(Arc::new(Intercept::with_hook(inner, counts.clone())), 4);
+    site.create_image("vol", IMAGE_SIZE, Some(small_journal()))
+        .unwrap();
+    let id = site.image_id("vol").unwrap();
+    site.journal_header(&id)
+        .client_register("reader", Bytes::new())
+        .unwrap();
+    let mut live = idle_tailer(&site, &id, idle_options());
+    let (header_reads, data_reads) = idle_polls(&mut live, &counts, 10);
+    assert!(data_reads > 0, "no poll happened");
+    assert!(
+        header_reads >= data_reads / 4,
+        "polls skipped the header: {header_reads} header reads, {data_reads} data reads"
+    );
+}

@@ -241,6 +241,11 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
         self.inner.notify_crosses_processes()
     }
 
+    /// Not when this store drops notifications on purpose.
+    fn notifications_complete(&self) -> bool {
+        self.opts.notify_drop_rate <= 0.0 && self.inner.notifications_complete()
+    }
+
     fn notify_is_cheap(&self) -> bool {
         self.inner.notify_is_cheap()
     }
