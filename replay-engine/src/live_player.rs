@@ -27,7 +27,9 @@
 //!   every header change reaches the watch), [`LivePlayer::try_next`] re-reads the header only
 //!   when it was notified, and otherwise at most every [`LiveOptions::header_poll_age`] as a
 //!   safety net: an idle image then costs one data-object read per poll instead of three reads
-//!   (`replay-engine/tests/live_player.rs` counts them).
+//!   (`replay-engine/tests/live_player.rs` counts them). Where notifications are also cheap,
+//!   journal-client's recorder notifies every append, so the idle backoff goes on up to
+//!   `header_poll_age`: an idle image is then read once a second, not ten times.
 //!
 //! Memory stays within the [`Player`]'s prefetch budget whatever the backlog.
 
@@ -55,7 +57,9 @@ pub struct LiveOptions {
     /// only polls.
     pub use_notifications: bool,
     /// Longest re-read interval the idle backoff reaches (see the module docs). Default 100 ms;
-    /// a value not above `poll_age` turns the backoff off.
+    /// a value not above `poll_age` turns the backoff off. Where the store's notifications are
+    /// complete and cheap (writers notify every append), the backoff goes on up to
+    /// `header_poll_age`.
     pub idle_poll_age_max: Duration,
     /// Where the store's notifications are complete, how often [`LivePlayer::try_next`]
     /// re-reads the header without a header notification (a safety net for a lost one; a
@@ -102,6 +106,10 @@ pub struct LivePlayer {
     header_read_at: Instant,
     /// Header notifications seen by [`LivePlayer::try_next`] (a counter the replayer compares).
     header_changes: u64,
+    /// Appends are notified too: notifications are complete and cheap on this store, where
+    /// journal-client's recorder notifies every data object it appends to. The idle backoff
+    /// then goes up to `header_poll_age`.
+    appends_notified: bool,
 }
 
 impl LivePlayer {
@@ -154,9 +162,12 @@ impl LivePlayer {
             header_notified_reliably: false,
             header_read_at: Instant::now(),
             header_changes: 0,
+            appends_notified: false,
         };
         live.header_notified_reliably =
             live.header_watch.is_some() && live.header.store().notifications_complete();
+        live.appends_notified =
+            live.header_notified_reliably && live.header.store().notify_is_cheap();
         live.watch_data_objects(active_set)?;
         Ok(live)
     }
@@ -244,7 +255,14 @@ impl LivePlayer {
 
     /// Doubles the poll interval after an idle one, up to `idle_poll_age_max`.
     fn back_off(&mut self) {
-        let max = self.options.idle_poll_age_max.max(self.options.poll_age);
+        let max = if self.appends_notified {
+            self.options
+                .idle_poll_age_max
+                .max(self.options.header_poll_age)
+        } else {
+            self.options.idle_poll_age_max
+        }
+        .max(self.options.poll_age);
         self.current_poll = self.current_poll.saturating_mul(2).min(max);
     }
 

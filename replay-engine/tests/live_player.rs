@@ -169,20 +169,43 @@ fn idle_polls(live: &mut LivePlayer, counts: &ReadCounts, polls: usize) -> (u64,
     )
 }
 
-/// Options for the idle tests: every try_next after 2 ms is a poll, and the header's safety-net
+/// The idle tests' `idle_poll_age_max`.
+const IDLE_MAX: Duration = Duration::from_millis(20);
+
+/// Options for the idle tests: polls start at 1 ms and back off, and the header's safety-net
 /// re-read never comes due.
 fn idle_options() -> LiveOptions {
     LiveOptions {
         poll_age: Duration::from_millis(1),
-        idle_poll_age_max: Duration::from_millis(1),
+        idle_poll_age_max: IDLE_MAX,
         header_poll_age: Duration::from_secs(3600),
         ..LiveOptions::default()
     }
 }
 
-/// Where notifications are complete (MemStore), an idle tailer's polls read data objects only;
-/// a header change (the writer's set rollover and commits) still reaches it by notification,
-/// and every entry written arrives, in order, across the new set.
+/// Lets an idle tailer poll whenever a poll is due, until its poll interval exceeds `beyond`
+/// or it polled 12 times; returns the interval it reached.
+fn back_off(live: &mut LivePlayer, beyond: Duration) -> Duration {
+    let mut interval = Duration::ZERO;
+    for _ in 0..12 {
+        if let Some(due) = live.next_poll() {
+            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        }
+        assert!(live.try_next().unwrap().is_none());
+        let due = live.next_poll().unwrap();
+        interval = due.saturating_duration_since(std::time::Instant::now());
+        if interval > beyond {
+            break;
+        }
+    }
+    interval
+}
+
+/// Where notifications are complete and cheap (MemStore: the recorder notifies every append),
+/// an idle tailer reads neither the header nor the data objects once it has backed off (its
+/// safety-net poll, `header_poll_age`, is an hour away here); the writer's appends and set
+/// rollovers still reach it by notification, and every entry written arrives, in order, across
+/// the new sets.
 #[test]
 fn idle_polls_skip_the_header_where_notifications_are_complete() {
     use object_store_trait::{Intercept, ObjectStore};
@@ -200,6 +223,9 @@ fn idle_polls_skip_the_header_where_notifications_are_complete() {
     let (header_reads, data_reads) = idle_polls(&mut live, &counts, 30);
     assert_eq!(header_reads, 0, "idle polls re-read the header");
     assert!(data_reads > 0, "no poll happened");
+    // The backoff goes past `idle_poll_age_max` (towards `header_poll_age`).
+    let interval = back_off(&mut live, IDLE_MAX);
+    assert!(interval > IDLE_MAX, "backed off to {interval:?} only");
 
     // 720 KB of writes: 64 KiB objects, splay width 4, so the writer moves on to later sets.
     for i in 0..60u64 {
@@ -245,4 +271,7 @@ fn idle_polls_read_the_header_where_notifications_may_be_missed() {
         header_reads >= data_reads / 4,
         "polls skipped the header: {header_reads} header reads, {data_reads} data reads"
     );
+    // Appends may come unannounced: the backoff stops at `idle_poll_age_max`.
+    let interval = back_off(&mut live, IDLE_MAX);
+    assert!(interval <= IDLE_MAX, "backed off to {interval:?}");
 }
