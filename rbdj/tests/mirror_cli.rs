@@ -37,7 +37,6 @@ fn mirror_status_json_parses() {
 
 #[test]
 fn mirror_run_replicates_across_processes_and_stops_cleanly() {
-    use std::io::BufRead;
     let (dir, a, b) = mirrored_pair();
     let payload: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -55,20 +54,7 @@ fn mirror_run_replicates_across_processes_and_stops_cleanly() {
         input.to_str().unwrap(),
     ]);
 
-    let mut agent = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_rbdj"))
-            .args(["mirror", "run", "--local", &b, "--remote", &a])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = std::io::BufReader::new(agent.0.stdout.take().unwrap()).lines();
-    assert!(lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .starts_with("mirror agent running"));
+    let (mut agent, lines) = spawn_agent(&a, &b, None);
     // A second write while the agent (another process) is tailing the journal.
     ok(&[
         "image",
@@ -129,14 +115,7 @@ fn mirror_run_replicates_across_processes_and_stops_cleanly() {
     }
     assert_eq!(running["images"][0]["agent_running"], true, "{running}");
 
-    Command::new("kill")
-        .args(["-INT", &agent.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(
-        agent.0.wait().unwrap().success(),
-        "agent did not stop cleanly on SIGINT"
-    );
+    interrupt(&mut agent);
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert_eq!(
         rest.last().map(String::as_str),
@@ -151,28 +130,24 @@ fn mirror_run_replicates_across_processes_and_stops_cleanly() {
     assert_eq!(status["images"][0]["entries_behind"], 0, "{status}");
 }
 
-/// Starts `rbdj mirror run` for b <- a with `id`; returns it once it printed its first line.
+/// Starts `rbdj mirror run` for b <- a (with agent id `id`); returns it once it printed its
+/// first line.
 fn spawn_agent(
     a: &str,
     b: &str,
-    id: &str,
+    id: Option<&str>,
 ) -> (
     KillOnDrop,
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 ) {
     use std::io::BufRead;
+    let mut args = vec!["mirror", "run", "--local", b, "--remote", a];
+    if let Some(id) = id {
+        args.extend(["--agent-id", id]);
+    }
     let mut agent = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_rbdj"))
-            .args([
-                "mirror",
-                "run",
-                "--local",
-                b,
-                "--remote",
-                a,
-                "--agent-id",
-                id,
-            ])
+            .args(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -203,6 +178,7 @@ fn wait_leader_running(a: &str, b: &str, id: &str) -> bool {
     false
 }
 
+/// Stops an agent with SIGINT and checks that it exits cleanly.
 fn interrupt(agent: &mut KillOnDrop) {
     Command::new("kill")
         .args(["-INT", &agent.0.id().to_string()])
@@ -210,20 +186,20 @@ fn interrupt(agent: &mut KillOnDrop) {
         .unwrap();
     assert!(
         agent.0.wait().unwrap().success(),
-        "agent did not stop on SIGINT"
+        "agent did not stop cleanly on SIGINT"
     );
 }
 
 #[test]
 fn a_second_mirror_run_for_the_same_sites_is_a_standby_until_the_first_stops() {
     let (_dir, a, b) = mirrored_pair();
-    let (mut first, _first_lines) = spawn_agent(&a, &b, "first");
+    let (mut first, _first_lines) = spawn_agent(&a, &b, Some("first"));
     assert!(
         wait_leader_running(&a, &b, "first"),
         "the first agent never led"
     );
     // The first agent holds the leader lease (it published): the second one waits.
-    let (mut second, mut second_lines) = spawn_agent(&a, &b, "second");
+    let (mut second, mut second_lines) = spawn_agent(&a, &b, Some("second"));
     let line = second_lines.next().unwrap().unwrap();
     assert!(line.starts_with("standby"), "{line}");
     // The first one stops (and publishes "not running"); the second takes over and publishes.

@@ -154,6 +154,22 @@ impl object_store_trait::Hook for ReadCounts {
     }
 }
 
+/// As `setup`, on `inner` with its header and data reads counted.
+fn counted_setup(
+    inner: Arc<dyn object_store_trait::ObjectStore>,
+) -> (Site, String, Arc<ReadCounts>) {
+    let counts = Arc::new(ReadCounts::default());
+    let store = object_store_trait::Intercept::with_hook(inner, counts.clone());
+    let site = Site::open(Arc::new(store), 4);
+    site.create_image("vol", IMAGE_SIZE, Some(small_journal()))
+        .unwrap();
+    let id = site.image_id("vol").unwrap();
+    site.journal_header(&id)
+        .client_register("reader", Bytes::new())
+        .unwrap();
+    (site, id, counts)
+}
+
 /// Idle polls of `live` (a few ms apart, none delivering anything); returns the header and data
 /// reads they made.
 fn idle_polls(live: &mut LivePlayer, counts: &ReadCounts, polls: usize) -> (u64, u64) {
@@ -202,22 +218,13 @@ fn back_off(live: &mut LivePlayer, beyond: Duration) -> Duration {
 }
 
 /// Where notifications are complete and cheap (MemStore: the recorder notifies every append),
-/// an idle tailer reads neither the header nor the data objects once it has backed off (its
-/// safety-net poll, `header_poll_age`, is an hour away here); the writer's appends and set
-/// rollovers still reach it by notification, and every entry written arrives, in order, across
-/// the new sets.
+/// an idle tailer's polls never re-read the header (its safety-net re-read, `header_poll_age`,
+/// is an hour away here) and its backoff goes past `idle_poll_age_max`; the writer's appends
+/// and set rollovers still reach it by notification, and every entry written arrives, in
+/// order, across the new sets.
 #[test]
 fn idle_polls_skip_the_header_where_notifications_are_complete() {
-    use object_store_trait::{Intercept, ObjectStore};
-    let counts = Arc::new(ReadCounts::default());
-    let inner: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
-    let site = Site::open(Arc::new(Intercept::with_hook(inner, counts.clone())), 4);
-    site.create_image("vol", IMAGE_SIZE, Some(small_journal()))
-        .unwrap();
-    let id = site.image_id("vol").unwrap();
-    site.journal_header(&id)
-        .client_register("reader", Bytes::new())
-        .unwrap();
+    let (site, id, counts) = counted_setup(Arc::new(MemStore::new()));
     let writer = PrimaryWriter::open(&site, "vol");
     let mut live = idle_tailer(&site, &id, idle_options());
     let (header_reads, data_reads) = idle_polls(&mut live, &counts, 30);
@@ -252,18 +259,10 @@ fn idle_polls_skip_the_header_where_notifications_are_complete() {
 /// re-reads the header as before.
 #[test]
 fn idle_polls_read_the_header_where_notifications_may_be_missed() {
-    use object_store_trait::{DirStore, DirStoreOptions, Intercept, ObjectStore};
+    use object_store_trait::{DirStore, DirStoreOptions};
     let dir = tempfile::tempdir().unwrap();
-    let counts = Arc::new(ReadCounts::default());
-    let inner: Arc<dyn ObjectStore> =
-        Arc::new(DirStore::open(dir.path(), DirStoreOptions::default()).unwrap());
-    let site = Site::open(Arc::new(Intercept::with_hook(inner, counts.clone())), 4);
-    site.create_image("vol", IMAGE_SIZE, Some(small_journal()))
-        .unwrap();
-    let id = site.image_id("vol").unwrap();
-    site.journal_header(&id)
-        .client_register("reader", Bytes::new())
-        .unwrap();
+    let store = DirStore::open(dir.path(), DirStoreOptions::default()).unwrap();
+    let (site, id, counts) = counted_setup(Arc::new(store));
     let mut live = idle_tailer(&site, &id, idle_options());
     let (header_reads, data_reads) = idle_polls(&mut live, &counts, 10);
     assert!(data_reads > 0, "no poll happened");
