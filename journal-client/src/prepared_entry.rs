@@ -120,21 +120,16 @@ impl PreparedEntry {
             return Self::encode(event, size_hint);
         }
         let mut data = None;
-        let mut split_at = 0;
         let mut frame = slab::frame(ENTRY_OVERHEAD + 64, |buf| {
-            let mut prefix = Encoder::with_buffer(buf);
-            header_placeholder(&mut prefix);
-            let mut suffix = Encoder::new();
-            data = event.encode_around_data(&mut prefix, &mut suffix);
-            split_at = prefix.len();
-            let mut buf = prefix.into_buffer();
-            buf.extend_from_slice(&suffix.into_buffer());
-            buf.extend_from_slice(&[0u8; 4]); // crc
-            buf
+            let mut enc = Encoder::with_buffer(buf);
+            header_placeholder(&mut enc);
+            data = event.encode_around_data(&mut enc);
+            enc.u32(0); // crc
+            enc.into_buffer()
         });
         match data {
-            Some(data) => {
-                let head = frame.split_to(split_at);
+            Some((data, at)) => {
+                let head = frame.split_to(at);
                 PreparedEntry {
                     head,
                     middle: Some((data, frame)),
@@ -147,13 +142,12 @@ impl PreparedEntry {
 
     /// Frames an already encoded payload (one copy, into the calling thread's slab).
     pub fn from_payload(payload: &[u8]) -> Self {
-        let head = slab::frame(ENTRY_OVERHEAD + payload.len(), |mut buf| {
-            buf.extend_from_slice(&PREAMBLE.to_le_bytes());
-            buf.extend_from_slice(&[ENTRY_VERSION]);
-            buf.extend_from_slice(&[0u8; ENTRY_DATA_OFFSET - 9]);
-            buf.extend_from_slice(payload);
-            buf.extend_from_slice(&[0u8; 4]);
-            buf
+        let head = slab::frame(ENTRY_OVERHEAD + payload.len(), |buf| {
+            let mut enc = Encoder::with_buffer(buf);
+            header_placeholder(&mut enc);
+            enc.raw(payload);
+            enc.u32(0); // crc
+            enc.into_buffer()
         });
         PreparedEntry { head, middle: None }
     }

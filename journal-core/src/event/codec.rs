@@ -304,11 +304,11 @@ impl Decode for EventEntry {
 }
 
 impl EventEntry {
-    /// For an `AioWrite`, writes the bytes of its [`Encode::encode`] that come before the
-    /// write's data to `prefix` and those after it to `suffix`, and returns the data:
-    /// `prefix ++ data ++ suffix` is the event's encoding, without copying the data. `None`,
-    /// with nothing written, for every other event.
-    pub fn encode_around_data(&self, prefix: &mut Encoder, suffix: &mut Encoder) -> Option<Bytes> {
+    /// For an `AioWrite`, writes its [`Encode::encode`] bytes except the write's data to `enc`,
+    /// and returns the data and where it belongs in `enc`'s buffer: inserting the data there
+    /// gives the event's encoding, without the data ever being copied. `None`, with nothing
+    /// written, for every other event.
+    pub fn encode_around_data(&self, enc: &mut Encoder) -> Option<(Bytes, usize)> {
         let Event::AioWrite {
             offset,
             length,
@@ -319,14 +319,15 @@ impl EventEntry {
         };
         // The envelope's payload: event type, offset, length, the data's length and the data.
         let body = u32::try_from(4 + 8 + 8 + 4 + data.len()).ok()?;
-        prefix.u8(EVENT_ENTRY_VERSION);
-        prefix.u8(EVENT_ENTRY_COMPAT);
-        prefix.u32(body);
-        prefix.u32(self.event.event_type());
-        prefix.u64(*offset);
-        prefix.u64(*length);
-        prefix.len_u32(data.len());
-        suffix.envelope(1, 1, |e| self.timestamp.encode(e));
-        Some(data.clone())
+        enc.u8(EVENT_ENTRY_VERSION);
+        enc.u8(EVENT_ENTRY_COMPAT);
+        enc.u32(body);
+        enc.u32(self.event.event_type());
+        enc.u64(*offset);
+        enc.u64(*length);
+        enc.len_u32(data.len());
+        let at = enc.len();
+        enc.envelope(1, 1, |e| self.timestamp.encode(e));
+        Some((data.clone(), at))
     }
 }
