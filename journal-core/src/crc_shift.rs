@@ -8,7 +8,7 @@
 //! the checksum of a whole payload out of a writer's critical section.
 //!
 //! Advancing the register by `2^k` zero bytes is a linear map on its 32 bits; each such map
-//! (`k = 0..32`) is kept as four 256-entry tables (one per register byte), built once by
+//! (`k = 0..64`) is kept as four 256-entry tables (one per register byte), built once by
 //! squaring the one-byte map. Advancing by `len` bytes applies the map of each bit set in
 //! `len`.
 //!

@@ -147,6 +147,9 @@ impl LivePlayer {
         } else {
             None
         };
+        let store = header.store();
+        let header_notified_reliably = header_watch.is_some() && store.notifications_complete();
+        let appends_notified = header_notified_reliably && store.notify_is_cheap();
         let mut live = LivePlayer {
             header,
             client_id: client_id.to_owned(),
@@ -159,15 +162,11 @@ impl LivePlayer {
             notified_wakes: 0,
             current_poll: options.poll_age,
             next_poll: None,
-            header_notified_reliably: false,
+            header_notified_reliably,
             header_read_at: Instant::now(),
             header_changes: 0,
-            appends_notified: false,
+            appends_notified,
         };
-        live.header_notified_reliably =
-            live.header_watch.is_some() && live.header.store().notifications_complete();
-        live.appends_notified =
-            live.header_notified_reliably && live.header.store().notify_is_cheap();
         live.watch_data_objects(active_set)?;
         Ok(live)
     }
