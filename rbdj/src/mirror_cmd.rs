@@ -355,10 +355,9 @@ pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
     } else {
         "OK"
     };
-    let now_ms = (unix_now() * 1000.0) as u64;
     let leader =
         replay_engine::leader::current_holder(local.store().as_ref(), &remote.mirror_uuid()?)?
-            .filter(|h| h.expires_unix_ms > now_ms)
+            .filter(|h| !h.expired())
             .map(|h| h.agent_id);
     Ok(StatusReport {
         pool_health: health.to_owned(),

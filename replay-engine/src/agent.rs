@@ -102,6 +102,12 @@ struct ImageWorker {
 }
 
 impl ImageWorker {
+    /// Asks the image's task to end and wakes its replay thread, without waiting.
+    fn request_stop(&self, pool: &ReplayPool) {
+        self.stop.store(true, Ordering::Relaxed);
+        pool.wake(self.home);
+    }
+
     fn stop_and_join(&self) {
         self.stop.store(true, Ordering::Relaxed);
         // Err once the task is gone: the channel carries no messages.
@@ -330,8 +336,7 @@ impl AgentCtx {
             workers.len()
         );
         for w in workers.values() {
-            w.stop.store(true, Ordering::Relaxed);
-            self.pool.wake(w.home);
+            w.request_stop(&self.pool);
         }
         for w in workers.values() {
             w.stop_and_join();
@@ -362,8 +367,7 @@ impl AgentCtx {
         for global_id in gone {
             let worker = self.workers.lock().remove(&global_id);
             if let Some(w) = worker {
-                w.stop.store(true, Ordering::Relaxed);
-                self.pool.wake(w.home);
+                w.request_stop(&self.pool);
                 self.retiring.push((global_id, w));
             }
         }

@@ -46,6 +46,11 @@ pub struct LeaseHolder {
 }
 
 impl LeaseHolder {
+    /// Whether the lease has run out (by this host's clock).
+    pub fn expired(&self) -> bool {
+        self.expires_unix_ms <= unix_ms_now()
+    }
+
     fn to_bytes(&self) -> Bytes {
         Bytes::from(format!("{} {}", self.agent_id, self.expires_unix_ms))
     }
@@ -147,7 +152,7 @@ impl LeaderLease {
             }
             Some(value) => {
                 if let Some(holder) = LeaseHolder::parse(value) {
-                    if holder.agent_id != self.agent_id && holder.expires_unix_ms > unix_ms_now() {
+                    if holder.agent_id != self.agent_id && !holder.expired() {
                         self.other_holder = Some(holder.agent_id);
                         return Ok(false);
                     }
@@ -216,7 +221,7 @@ mod tests {
         // once the lease has expired.
         std::thread::sleep(Duration::from_millis(250));
         assert!(!a.is_leader());
-        while unix_ms_now() <= held.expires_unix_ms {
+        while !held.expired() {
             std::thread::sleep(Duration::from_millis(20));
         }
         b.next_attempt = Instant::now();
