@@ -319,10 +319,16 @@ fn journal_overhead(rounds: usize) {
     }
 }
 
-/// `RBDJ_PAIRED_CONFIGS=4KiB_1t,mem_4KiB_16t` runs only the named configs (profiling); all
-/// when unset.
+/// `RBDJ_PAIRED_CONFIGS=4KiB_1t,mem_4KiB-rand_16t` runs only the named configs (profiling);
+/// all when unset.
 fn config_wanted(label: &str) -> bool {
-    std::env::var("RBDJ_PAIRED_CONFIGS").map_or(true, |only| only.split(',').any(|x| x == label))
+    listed_or_unset("RBDJ_PAIRED_CONFIGS", label)
+}
+
+/// Whether the comma-separated list in environment variable `var` names `name`, or `var` is
+/// unset.
+fn listed_or_unset(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |list| list.split(',').any(|x| x == name))
 }
 
 /// Size of the cold-memory ring of the `ring_memcpy_crc32c` side (what the trimmed recorder
@@ -330,12 +336,12 @@ fn config_wanted(label: &str) -> bool {
 const RING_BYTES: usize = 128 << 20;
 
 /// A recorder on `store` (splay width 4, order 24) whose set rollover removes the objects of the
-/// set two sets back when `trim` is set.
-fn start_mem_recorder(store: Arc<MemStore>, trim: bool) -> Recorder {
+/// set two sets back (as the trimmer does once the commit position has passed them).
+fn start_trimmed_mem_recorder(store: Arc<MemStore>) -> Recorder {
     let layout = Layout::new(24, 4).unwrap();
     let trim_store = Arc::clone(&store);
     let advance: AdvanceHook = Arc::new(move |next: u64| {
-        if trim && next >= 2 {
+        if next >= 2 {
             for o in 0..layout.splay_width {
                 let oid = data_oid(0, "bench", layout.object_number(next - 2, o));
                 let _ = trim_store.remove(&oid);
@@ -425,7 +431,7 @@ fn append_mem(rounds: usize) {
                     .collect()
             })
             .collect();
-        let trimmed = start_mem_recorder(Arc::new(MemStore::new()), true);
+        let trimmed = start_trimmed_mem_recorder(Arc::new(MemStore::new()));
         // Untimed warm-up into the steady state: three object sets, so the first trims have
         // happened and the entry slabs are being reused.
         windowed_appends(&trimmed, &data, threads, 3 * (64 << 20) / size as u64);
@@ -479,13 +485,9 @@ fn append_mem(rounds: usize) {
             ),
         ];
         // `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs only those sides (profiling).
-        let only = std::env::var("RBDJ_PAIRED_SIDES").ok();
         let sides: Vec<Side<'_>> = sides
             .into_iter()
-            .filter(|(name, _)| {
-                only.as_deref()
-                    .is_none_or(|o| o.split(',').any(|x| x == *name))
-            })
+            .filter(|(name, _)| listed_or_unset("RBDJ_PAIRED_SIDES", name))
             .collect();
         let accs: Vec<CpuAcc> = (0..sides.len()).map(|_| Mutex::new((0, 0, 0))).collect();
         let mut sides: Vec<Side<'_>> = sides
