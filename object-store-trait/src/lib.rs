@@ -79,7 +79,9 @@ pub use error::{GuardFailure, Result, StoreError};
 pub use intercept::{Hook, Intercept, NoopHook, Op, OpKind};
 pub use mem::{MemSnapshot, MemStore};
 pub use omap::{check_guards, OmapBatch, OmapCmp, OmapGuard};
-pub use watch::{Notification, Watch, WatchRegistry};
+pub use watch::{
+    watch_channel, Notification, Waker, Watch, WatchReceiver, WatchRegistry, WatchSender,
+};
 
 /// Size and existence information about an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,5 +64,5 @@ fn run_all_covers_every_check() {
     object_store_trait::testing::conformance::run_all(&|| {
         Arc::new(MemStore::new()) as Arc<dyn ObjectStore>
     });
-    assert_eq!(object_store_trait::testing::conformance::CHECKS.len(), 22);
+    assert_eq!(object_store_trait::testing::conformance::CHECKS.len(), 23);
 }

@@ -558,7 +558,7 @@ impl ObjectStore for RadosStore {
 
     fn watch(&self, oid: &str) -> Result<Watch> {
         validate_oid(oid)?;
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = object_store_trait::watch_channel();
         let open = || {
             self.cluster
                 .ioctx(&self.options.pool, &self.options.namespace)

@@ -56,6 +56,7 @@ mod rados {
         guard_kinds,
         invalid_oids,
         watch_notify,
+        watch_wakers,
         concurrent_appends,
         concurrent_soft_limit,
         concurrent_cas_counter,

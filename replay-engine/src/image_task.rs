@@ -136,7 +136,7 @@ impl ImageTask {
     }
 
     /// One bounded replay step. Returns when the task wants to run again (it may run earlier
-    /// on a notification, see [`ImageTask::notified`]). When replay ended, the replayer was
+    /// on a notification, see [`ImageTask::set_waker`]). When replay ended, the replayer was
     /// finished and the phase is `Bootstrap`.
     pub(crate) fn step(&mut self) -> Instant {
         let Phase::Replay(replayer) = &mut self.phase else {
@@ -167,19 +167,19 @@ impl ImageTask {
         }
     }
 
-    /// Whether a notification wants the replayer to step before the instant it named.
-    pub(crate) fn notified(&self) -> bool {
-        match &self.phase {
-            Phase::Replay(replayer) => replayer.notified(),
-            Phase::Bootstrap(_) => false,
+    /// Installs the waker a notification to the replayer's watches runs (nothing outside
+    /// replay); see [`Replayer::set_waker`].
+    pub(crate) fn set_waker(&mut self, waker: object_store_trait::Waker) {
+        if let Phase::Replay(replayer) = &mut self.phase {
+            replayer.set_waker(waker);
         }
     }
 
-    /// The replayer's notification channels (empty outside replay).
-    pub(crate) fn receivers(&self) -> Vec<&Receiver<object_store_trait::Notification>> {
-        match &self.phase {
-            Phase::Replay(replayer) => replayer.receivers(),
-            Phase::Bootstrap(_) => Vec::new(),
+    /// Arms the replayer's waker again, before a step.
+    pub(crate) fn arm_wakers(&self) {
+        if let Phase::Replay(replayer) = &self.phase {
+            // Pending notifications need no wake-up: the step that follows drains them.
+            let _ = replayer.arm_wakers();
         }
     }
 

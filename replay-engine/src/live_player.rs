@@ -42,7 +42,7 @@ use journal_core::layout::data_oid;
 use journal_core::player::{
     JournalInfo, PlayMode, Player, PlayerEvent, PlayerOptions, ReplayEntry,
 };
-use object_store_trait::{Notification, Watch};
+use object_store_trait::{Notification, Waker, Watch};
 
 use crate::error::Result;
 
@@ -110,6 +110,8 @@ pub struct LivePlayer {
     /// journal-client's recorder notifies every data object it appends to. The idle backoff
     /// then goes up to `header_poll_age`.
     appends_notified: bool,
+    /// Installed by [`LivePlayer::set_waker`] on every watch, those made later included.
+    waker: Option<Waker>,
 }
 
 impl LivePlayer {
@@ -166,6 +168,7 @@ impl LivePlayer {
             header_read_at: Instant::now(),
             header_changes: 0,
             appends_notified,
+            waker: None,
         };
         live.watch_data_objects(active_set)?;
         Ok(live)
@@ -286,6 +289,28 @@ impl LivePlayer {
         self.next_poll.is_some() && self.watches().any(|w| !w.receiver().is_empty())
     }
 
+    /// Runs `waker` when a notification reaches one of the player's watches (the header, the
+    /// active set's data objects, and those of later sets), once per arming: the caller
+    /// re-arms with [`LivePlayer::arm_wakers`] before it next steps the player. For callers
+    /// that serve many players from one thread without scanning their channels (the agent's
+    /// replay threads). A notification already pending runs it at once.
+    pub fn set_waker(&mut self, waker: Waker) {
+        let mut pending = false;
+        for w in self.watches() {
+            pending |= w.set_waker(waker.clone());
+        }
+        if pending {
+            waker.wake();
+        }
+        self.waker = Some(waker);
+    }
+
+    /// Arms the watches' waker again; returns whether notifications are pending (the step
+    /// that follows drains them).
+    pub fn arm_wakers(&self) -> bool {
+        self.watches().fold(false, |pending, w| w.arm() | pending)
+    }
+
     /// The header watch and the active set's data-object watches.
     fn watches(&self) -> impl Iterator<Item = &Watch> {
         self.header_watch.iter().chain(self.data_watches.iter())
@@ -347,9 +372,17 @@ impl LivePlayer {
         }
         let store = Arc::clone(self.header.store());
         let mut watches = Vec::new();
+        let mut pending = false;
         for n in self.info.layout.objects_in_set(set) {
             let oid = data_oid(self.info.pool_id_for_names, &self.info.journal_id, n);
-            watches.push(store.watch(&oid)?);
+            let watch = store.watch(&oid)?;
+            if let Some(waker) = &self.waker {
+                pending |= watch.set_waker(waker.clone());
+            }
+            watches.push(watch);
+        }
+        if let (true, Some(waker)) = (pending, &self.waker) {
+            waker.wake();
         }
         self.data_watches = watches;
         self.watched_set = Some(set);

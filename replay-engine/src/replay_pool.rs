@@ -3,16 +3,16 @@
 //! creation, image sync, resync). The thread count does not grow with the number of images.
 //!
 //! * A replay thread owns the images homed on it (new images go to the thread with the fewest).
-//!   Each round it steps every image that is due (its timer passed: poll, role check, flush,
-//!   commit, replay delay, retry) or notified (its journal's watches), at most 64 entries each
-//!   per turn, so one image with a large backlog shares the thread with the others. Then it
-//!   waits for the next timer or notification. With few watch channels (at most [`SELECT_MAX`]) it blocks on all of them
-//!   and wakes at once; with more, blocking on thousands of channels costs more than it
-//!   saves, so it wakes every [`SCAN_TICK`] and checks which channels have notifications:
-//!   a notification is then seen within a millisecond and a timer fires up to a millisecond
-//!   late. After scans that find none the interval doubles up to [`SCAN_TICK_MAX`], so the
-//!   first notification after an idle stretch may wait that long (the live player's own idle
-//!   backoff lets it wait up to 100 ms).
+//!   It steps an image when the image is due (the instant its last step named: poll, role
+//!   check, flush, commit, replay delay, retry) or notified, at most 64 entries per step, so one
+//!   image with a large backlog shares the thread with the others. Between steps it blocks on
+//!   its inbox until the earliest due instant (a timer heap).
+//! * Notifications reach the thread through that inbox too: every watch of an image's replayer
+//!   carries a waker ([`object_store_trait::Watch::set_waker`]) that queues the image's token,
+//!   once per arming, and the thread re-arms the image's watches before stepping it. So the
+//!   thread learns which image has news without looking at the others: its cost per wake-up
+//!   does not grow with its images, and an idle image costs only its own timer (the live
+//!   player's idle backoff, up to a second where the store's notifications are complete).
 //! * An image that must bootstrap goes to the bootstrap threads' queue and comes back to its
 //!   home thread to replay. A sync that blocks holds one bootstrap thread: the other images
 //!   keep replaying, and other bootstraps use the remaining bootstrap threads.
@@ -25,25 +25,19 @@
 //!   stop flag is raised. Whoever raises a flag also sends the thread a wake-up message, so
 //!   no thread finishes a timed wait first.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use crate::error::{ReplayError, Result};
 use crate::image_task::{ImageTask, Phase};
 
-/// Most watch channels a replay thread blocks on at once; above it, it scans (module docs).
-pub const SELECT_MAX: usize = 64;
-/// A replay thread's wake-up interval while it scans its channels and notifications arrive.
-pub const SCAN_TICK: Duration = Duration::from_millis(1);
-/// The scan interval after rounds without notifications (doubling from [`SCAN_TICK`]): an
-/// idle thread does not scan thousands of channels every millisecond. Below the live
-/// player's default poll age (10 ms).
-pub const SCAN_TICK_MAX: Duration = Duration::from_millis(8);
 /// Longest wait of an idle replay thread (stop requests wake it at once: `Inbox::Wake`).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
@@ -53,6 +47,8 @@ pub(crate) enum Inbox {
     Task(Box<ImageTask>),
     /// Look at the stop flags now (the agent or one of this thread's images is stopping).
     Wake,
+    /// A notification reached a watch of the image with this token (its waker's message).
+    Ring(u64),
 }
 
 /// The running threads (see the module docs).
@@ -108,10 +104,11 @@ impl ReplayPool {
         for i in 0..replay_threads.max(1) {
             let (tx, rx) = crossbeam_channel::unbounded();
             let (to_bootstrap, stop) = (bootstrap_tx.clone(), Arc::clone(stop));
+            let wakers = tx.clone();
             self.threads
                 .get_mut()
                 .push(spawn(format!("mirror-replay-{i}"), move || {
-                    replay_thread(&rx, &to_bootstrap, &stop);
+                    ReplayThread::new(wakers).run(&rx, &to_bootstrap, &stop);
                 })?);
             self.inboxes.push(tx);
             self.loads.push(Arc::new(AtomicUsize::new(0)));
@@ -174,89 +171,156 @@ impl ReplayPool {
 /// Where a replay thread keeps an image until its next step.
 struct Slot {
     task: ImageTask,
+    /// When the image wants its next step.
     due: Instant,
+    /// The heap entry that stands for this image: the earliest instant queued for it.
+    queued: Option<Instant>,
 }
 
-fn replay_thread(inbox: &Receiver<Inbox>, to_bootstrap: &Sender<ImageTask>, stop: &AtomicBool) {
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut tick = SCAN_TICK;
-    loop {
-        let now = Instant::now();
-        slots.extend(inbox.try_iter().filter_map(|msg| match msg {
-            Inbox::Task(task) => Some(Slot {
-                task: *task,
-                due: now,
-            }),
-            Inbox::Wake => None,
-        }));
-        if stop.load(Ordering::Relaxed) {
-            return; // dropping the slots finishes their images
+/// A replay thread's state (module docs): its images by token, their timers, and the images
+/// to step in the current round.
+struct ReplayThread {
+    /// The thread's own inbox, for the wakers it installs.
+    wakers: Sender<Inbox>,
+    slots: HashMap<u64, Slot>,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    ready: Vec<u64>,
+    next_token: u64,
+}
+
+impl ReplayThread {
+    fn new(wakers: Sender<Inbox>) -> Self {
+        ReplayThread {
+            wakers,
+            slots: HashMap::new(),
+            timers: BinaryHeap::new(),
+            ready: Vec::new(),
+            next_token: 0,
         }
-        let mut notified = false;
-        let mut i = 0;
-        while let Some(slot) = slots.get_mut(i) {
-            if slot.task.stopped() {
-                slots.swap_remove(i);
-                continue;
-            }
-            if matches!(slot.task.phase, Phase::Replay(_)) {
-                let woken = slot.task.notified();
-                notified |= woken;
-                if woken || slot.due <= now {
-                    slot.due = slot.task.step();
+    }
+
+    fn run(mut self, inbox: &Receiver<Inbox>, to_bootstrap: &Sender<ImageTask>, stop: &AtomicBool) {
+        loop {
+            // Block only when no image is ready: until the earliest timer or a message.
+            let first = if self.ready.is_empty() {
+                match inbox.recv_timeout(self.timeout()) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                None
+            };
+            let mut check_stops = false;
+            for msg in first.into_iter().chain(inbox.try_iter()) {
+                match msg {
+                    Inbox::Task(task) => self.add(*task),
+                    Inbox::Wake => check_stops = true,
+                    Inbox::Ring(token) => self.ready.push(token),
                 }
             }
+            if stop.load(Ordering::Relaxed) {
+                return; // dropping the slots finishes their images
+            }
+            if check_stops {
+                self.slots.retain(|_, slot| !slot.task.stopped());
+            }
+            self.pop_due_timers();
+            self.step_ready(to_bootstrap);
+        }
+    }
+
+    /// How long to block: until the earliest timer, at most [`IDLE_WAIT`].
+    fn timeout(&self) -> Duration {
+        self.timers.peek().map_or(IDLE_WAIT, |Reverse((due, _))| {
+            due.saturating_duration_since(Instant::now()).min(IDLE_WAIT)
+        })
+    }
+
+    /// Takes an image in: it gets a token, its watches get a waker that queues the token, and
+    /// it steps in this round.
+    fn add(&mut self, mut task: ImageTask) {
+        let token = self.next_token;
+        self.next_token += 1;
+        let wakers = self.wakers.clone();
+        task.set_waker(object_store_trait::Waker::new(move || {
+            // Fails only once the thread ended.
+            let _ = wakers.send(Inbox::Ring(token));
+        }));
+        let slot = Slot {
+            task,
+            due: Instant::now(),
+            queued: None,
+        };
+        self.slots.insert(token, slot);
+        self.ready.push(token);
+    }
+
+    /// Moves the images whose timers passed to the ready list. A heap entry that no longer
+    /// stands for its image (the image went or its entry was replaced by an earlier one) is
+    /// dropped; one whose image is now due later is queued again for then.
+    fn pop_due_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(slot) = self.slots.get_mut(&token) else {
+                continue;
+            };
+            if slot.queued != Some(at) {
+                continue;
+            }
+            slot.queued = None;
+            if slot.due <= now {
+                self.ready.push(token);
+            } else {
+                slot.queued = Some(slot.due);
+                self.timers.push(Reverse((slot.due, token)));
+            }
+        }
+    }
+
+    /// Steps every ready image once; an image that is still due goes to the next round's
+    /// ready list, the others to the timers.
+    fn step_ready(&mut self, to_bootstrap: &Sender<ImageTask>) {
+        let mut round = std::mem::take(&mut self.ready);
+        round.sort_unstable();
+        round.dedup();
+        for token in round {
+            let Some(slot) = self.slots.get_mut(&token) else {
+                continue; // a ring for an image that left
+            };
+            if slot.task.stopped() {
+                self.slots.remove(&token);
+                continue;
+            }
+            let now = Instant::now();
             match slot.task.phase {
+                Phase::Replay(_) => {
+                    slot.task.arm_wakers();
+                    slot.due = slot.task.step();
+                }
                 Phase::Bootstrap(at) if at <= now => {
-                    let _ = to_bootstrap.send(slots.swap_remove(i).task);
+                    if let Some(slot) = self.slots.remove(&token) {
+                        let _ = to_bootstrap.send(slot.task);
+                    }
                     continue;
                 }
                 Phase::Bootstrap(at) => slot.due = at,
-                Phase::Replay(_) => {}
             }
-            i += 1;
-        }
-        // Scanning: look again soon while notifications come, less often while none do.
-        tick = if notified {
-            SCAN_TICK
-        } else {
-            tick.saturating_mul(2).min(SCAN_TICK_MAX)
-        };
-        wait(inbox, &slots, tick);
-    }
-}
-
-/// Blocks until the earliest due image, a notification or a new image; while scanning, for at
-/// most `tick` (module docs).
-fn wait(inbox: &Receiver<Inbox>, slots: &[Slot], tick: Duration) {
-    let now = Instant::now();
-    let timeout = slots
-        .iter()
-        .map(|s| s.due.saturating_duration_since(now))
-        .min()
-        .unwrap_or(IDLE_WAIT)
-        .min(IDLE_WAIT);
-    if timeout.is_zero() {
-        return;
-    }
-    let mut receivers = Vec::new();
-    for slot in slots {
-        receivers.extend(slot.task.receivers());
-        if receivers.len() > SELECT_MAX {
-            // Only the inbox (new images, wake-ups), for at most one scan interval.
-            let mut sel = Select::new();
-            sel.recv(inbox);
-            let _ = sel.ready_timeout(tick.min(timeout));
-            return;
+            if let Phase::Bootstrap(at) = slot.task.phase {
+                slot.due = at; // replay ended: bootstrap again, now or after the retry interval
+            }
+            if slot.due <= Instant::now() {
+                self.ready.push(token);
+            } else if slot.queued.is_none_or(|q| slot.due < q) {
+                slot.queued = Some(slot.due);
+                self.timers.push(Reverse((slot.due, token)));
+            }
         }
     }
-    let mut sel = Select::new();
-    sel.recv(inbox);
-    for r in &receivers {
-        sel.recv(r);
-    }
-    // Readiness only: the step that follows drains what it acts on.
-    let _ = sel.ready_timeout(timeout);
 }
 
 fn bootstrap_thread(jobs: &Receiver<ImageTask>, homes: &[Sender<Inbox>], stop: &AtomicBool) {

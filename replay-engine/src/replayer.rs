@@ -321,13 +321,23 @@ impl Replayer {
         out
     }
 
-    /// Whether a notification is pending on one of [`Replayer::receivers`].
-    pub fn notified(&self) -> bool {
-        self.live.notified()
-            || self
-                .local_watch
-                .as_ref()
-                .is_some_and(|w| !w.receiver().is_empty())
+    /// Runs `waker` when a notification reaches one of [`Replayer::receivers`] (or a watch the
+    /// live player makes later), once per arming: the caller re-arms with
+    /// [`Replayer::arm_wakers`] before each [`Replayer::step`]. See
+    /// [`LivePlayer::set_waker`].
+    pub fn set_waker(&mut self, waker: object_store_trait::Waker) {
+        if let Some(w) = &self.local_watch {
+            if w.set_waker(waker.clone()) {
+                waker.wake();
+            }
+        }
+        self.live.set_waker(waker);
+    }
+
+    /// Arms the watches' waker again; returns whether notifications are pending.
+    pub fn arm_wakers(&self) -> bool {
+        let local = self.local_watch.as_ref().is_some_and(|w| w.arm());
+        self.live.arm_wakers() | local
     }
 
     /// How long the journal must stay empty before the status reports "caught up".

@@ -6,6 +6,9 @@
 //! * An image sync blocked in the store (its data reads wait on a gate) holds one bootstrap
 //!   thread; the other images, all replaying on a single replay thread, still reach their
 //!   references while it is blocked, and the blocked image does once the gate opens.
+//! * Notifications alone drive a replay thread: with every poll an hour away, 80 images on one
+//!   replay thread (more than a thread could block on as channels) still reach their
+//!   references, across journal object-set rollovers (new data-object watches).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -63,10 +66,13 @@ fn many_images_on_two_replay_threads_reach_their_primaries() {
         let st = agent.status();
         st.len() == IMAGES && st.iter().all(|s| s.state == ImageState::Replaying)
     }));
-    // Pool watcher + 2 replay + 2 bootstrap threads (another test of this file may run its own
-    // agent at the same time: at most 5 + 4 more), not one per image.
+    // Pool watcher + 2 replay + 2 bootstrap threads (the other two tests of this file may run
+    // their own agents at the same time: at most 5 + 4 + 4), not one per image.
     let threads = mirror_threads();
-    assert!(threads <= 9, "{threads} mirror threads for {IMAGES} images");
+    assert!(
+        threads <= 13,
+        "{threads} mirror threads for {IMAGES} images"
+    );
 
     // Live replay: writes on every primary while the agent runs.
     let references: Vec<MemImage> = (0..IMAGES)
@@ -87,6 +93,51 @@ fn many_images_on_two_replay_threads_reach_their_primaries() {
         );
         assert!(
             wait_replica_equals(&b, &name(i), &expected, Duration::from_secs(30)),
+            "replica {} never matched: {:?}",
+            name(i),
+            agent.image_status(&name(i))
+        );
+    }
+    agent.stop();
+}
+
+#[test]
+fn notifications_alone_wake_a_replay_thread_serving_many_images() {
+    const IMAGES: usize = 80;
+    let a = Site::open(Arc::new(MemStore::new()), 1);
+    let b = Site::open(Arc::new(MemStore::new()), 1);
+    a.set_mirror_mode(MirrorMode::Pool).unwrap();
+    for i in 0..IMAGES {
+        a.create_image(&name(i), IMAGE_SIZE, Some(small_journal()))
+            .unwrap();
+    }
+    let mut options = fast_agent_options();
+    options.replay_threads = 1;
+    options.bootstrap_threads = 2;
+    // No polling to fall back on: only the watches' wakers can tell the thread about entries.
+    let hour = Duration::from_secs(3600);
+    options.replayer.live.poll_age = hour;
+    options.replayer.live.idle_poll_age_max = hour;
+    options.replayer.live.header_poll_age = hour;
+    let agent = MirrorAgent::start(b.clone(), a.clone(), options).unwrap();
+    assert!(wait_until(Duration::from_secs(60), || {
+        let st = agent.status();
+        st.len() == IMAGES && st.iter().all(|s| s.state == ImageState::Replaying)
+    }));
+    // Every fourth image gets a workload that rolls its journal over several object sets.
+    let written: Vec<usize> = (0..IMAGES).step_by(4).collect();
+    let references: Vec<MemImage> = written
+        .iter()
+        .map(|&i| MemImage::new(&name(i), IMAGE_SIZE))
+        .collect();
+    for (&i, reference) in written.iter().zip(&references) {
+        let w = PrimaryWriter::open(&a, &name(i));
+        random_workload(&w, reference, 500 + i as u64, 1, 150);
+        w.close();
+    }
+    for (&i, reference) in written.iter().zip(&references) {
+        assert!(
+            wait_replica_equals(&b, &name(i), &contents(reference), Duration::from_secs(30)),
             "replica {} never matched: {:?}",
             name(i),
             agent.image_status(&name(i))

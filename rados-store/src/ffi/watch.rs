@@ -4,8 +4,7 @@ use std::ffi::{c_int, c_void, CString};
 use std::ptr;
 
 use bytes::Bytes;
-use crossbeam_channel::Sender;
-use object_store_trait::Notification;
+use object_store_trait::{Notification, WatchSender};
 
 use super::*;
 
@@ -14,7 +13,7 @@ struct WatchCtx {
     io: IoCtxT,
     oid_c: CString,
     oid: String,
-    tx: Sender<Notification>,
+    tx: WatchSender,
 }
 
 extern "C" fn watch_cb(
@@ -40,7 +39,8 @@ extern "C" fn watch_cb(
         let slice = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), data_len) };
         Bytes::copy_from_slice(slice)
     };
-    // Deliver before acking, so the notifier returns only after the watcher has it queued.
+    // Deliver (and run the watch's waker) before acking, so the notifier returns only after
+    // the watcher has it queued.
     let _ = ctx.tx.send(Notification {
         oid: ctx.oid.clone(),
         payload,
@@ -87,7 +87,7 @@ unsafe impl Sync for WatchHandle {}
 impl IoCtx {
     /// Registers a watch on `oid` (which must exist: RADOS answers `-ENOENT` otherwise), taking
     /// ownership of this ioctx for the watch's lifetime.
-    pub(crate) fn watch(self, oid: &str, tx: Sender<Notification>) -> RadosResult<WatchHandle> {
+    pub(crate) fn watch(self, oid: &str, tx: WatchSender) -> RadosResult<WatchHandle> {
         let ctx = Box::new(WatchCtx {
             io: self.handle,
             oid_c: cstr(oid)?,

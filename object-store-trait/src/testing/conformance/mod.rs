@@ -37,7 +37,8 @@ pub use self::concurrency::{
 };
 pub use self::objects::{
     append_offsets, empty_append_creates, invalid_oids, large_reads, list_prefix, read_ranges,
-    remove_object, soft_limit, stat_sizes, watch_notify, write_at_splices, write_full_replaces,
+    remove_object, soft_limit, stat_sizes, watch_notify, watch_wakers, write_at_splices,
+    write_full_replaces,
 };
 pub use self::omap::{
     append_omap_guards, guard_kinds, omap_batch_atomicity, omap_get_keys, omap_list_ranges,
@@ -94,6 +95,7 @@ pub const CHECKS: &[&str] = &[
     "guard_kinds",
     "invalid_oids",
     "watch_notify",
+    "watch_wakers",
     "concurrent_appends",
     "concurrent_soft_limit",
     "concurrent_cas_counter",
@@ -120,6 +122,7 @@ pub fn run_all(factory: Factory<'_>) {
     guard_kinds(factory);
     invalid_oids(factory);
     watch_notify(factory);
+    watch_wakers(factory);
     concurrent_appends(factory);
     concurrent_soft_limit(factory);
     concurrent_cas_counter(factory);
@@ -137,7 +140,7 @@ macro_rules! conformance_tests {
             append_offsets, empty_append_creates, soft_limit, append_omap_guards, read_ranges,
             large_reads, stat_sizes, remove_object, list_prefix, write_full_replaces, write_at_splices,
             omap_get_keys, omap_list_ranges, omap_batch_atomicity, guard_kinds, invalid_oids,
-            watch_notify, concurrent_appends, concurrent_soft_limit, concurrent_cas_counter,
+            watch_notify, watch_wakers, concurrent_appends, concurrent_soft_limit, concurrent_cas_counter,
             concurrent_exclusive_create, concurrent_reads_see_whole_batches);
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {

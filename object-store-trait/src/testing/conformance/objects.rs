@@ -355,3 +355,49 @@ pub fn watch_notify(factory: Factory<'_>) {
     assert_eq!(store.notify("other", Bytes::new()).unwrap(), 1);
     assert_eq!(other.drain(), 1);
 }
+
+/// Wakers: a notification to an armed watch runs its waker once, on the notifier's thread
+/// before `notify` returns (RADOS: the notifier returns once watchers acknowledged); later
+/// notifications run no waker until the watch is armed again, and `arm` reports what is
+/// pending. A watch whose waker is gone (dropped watch) is not woken.
+pub fn watch_wakers(factory: Factory<'_>) {
+    let store = factory();
+    let timeout = Duration::from_secs(10);
+    let (rings_tx, rings) = crossbeam_channel::unbounded::<&'static str>();
+    let waker = |name: &'static str| -> crate::Waker {
+        let tx = rings_tx.clone();
+        crate::Waker::new(move || {
+            let _ = tx.send(name);
+        })
+    };
+    let a = store.watch("a").unwrap();
+    let b2 = store.watch("b").unwrap();
+    let plain = store.watch("a").unwrap(); // no waker: still gets every notification
+    assert!(!a.set_waker(waker("a")), "nothing pending yet");
+    assert!(!b2.set_waker(waker("b")), "nothing pending yet");
+
+    assert_eq!(store.notify("a", b(b"1")).unwrap(), 2);
+    assert_eq!(rings.recv_timeout(timeout).unwrap(), "a");
+    a.receiver().recv_timeout(timeout).unwrap();
+    assert_eq!(store.notify("a", b(b"2")).unwrap(), 2);
+    a.receiver().recv_timeout(timeout).unwrap();
+    assert!(rings.try_recv().is_err(), "a disarmed watch rang again");
+
+    // Arming with a notification pending says so; the next notification rings once more.
+    assert_eq!(store.notify("a", b(b"3")).unwrap(), 2);
+    a.receiver().recv_timeout(timeout).unwrap();
+    assert!(!a.arm(), "the pending notification was received");
+    assert_eq!(store.notify("a", b(b"4")).unwrap(), 2);
+    assert_eq!(rings.recv_timeout(timeout).unwrap(), "a");
+    assert!(a.arm(), "notification 4 is pending");
+    assert_eq!(a.drain(), 1);
+    assert_eq!(plain.drain(), 4);
+
+    // Another object's waker rings for its own notifications only.
+    assert_eq!(store.notify("b", Bytes::new()).unwrap(), 1);
+    assert_eq!(rings.recv_timeout(timeout).unwrap(), "b");
+    assert_eq!(b2.drain(), 1);
+    drop(a);
+    assert_eq!(store.notify("a", Bytes::new()).unwrap(), 1);
+    assert!(rings.try_recv().is_err(), "a dropped watch rang");
+}
