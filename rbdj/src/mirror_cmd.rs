@@ -292,8 +292,9 @@ fn backlog(header: &JournalHeader, client_id: &str) -> CliResult<(u64, f64)> {
 }
 
 /// Computes the status of every journaled image of `remote` as mirrored into `local`.
+/// Read-only: a site without a mirror uuid yet (no agent ever ran) gets none.
 pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
-    let peer_id = local.mirror_uuid()?;
+    let peer_id = local.existing_mirror_uuid()?;
     let mut images = Vec::new();
     for info in remote.list_images()? {
         if !info.journaled() {
@@ -305,7 +306,7 @@ pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
             .client("")
             .and_then(|c| c.commit_position.first())
             .map(PositionRow::from);
-        let peer = meta.client(&peer_id);
+        let peer = peer_id.as_deref().and_then(|id| meta.client(id));
         let non_primary_position = peer
             .and_then(|c| c.commit_position.first())
             .map(PositionRow::from);
@@ -330,7 +331,7 @@ pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
                 description = "mirror peer client disconnected from the primary journal".into();
                 (0, 0.0)
             }
-            Some(_) => backlog(&header, &peer_id)?,
+            Some(c) => backlog(&header, &c.id)?,
         };
         images.push(ImageRow {
             name: info.name.clone(),
@@ -355,10 +356,14 @@ pub fn compute(local: &Site, remote: &Site) -> CliResult<StatusReport> {
     } else {
         "OK"
     };
-    let leader =
-        replay_engine::leader::current_holder(local.store().as_ref(), &remote.mirror_uuid()?)?
-            .filter(|h| !h.expired())
-            .map(|h| h.agent_id);
+    let leader = match remote.existing_mirror_uuid()? {
+        Some(remote_uuid) => {
+            replay_engine::leader::current_holder(local.store().as_ref(), &remote_uuid)?
+                .filter(|h| !h.expired())
+                .map(|h| h.agent_id)
+        }
+        None => None,
+    };
     Ok(StatusReport {
         pool_health: health.to_owned(),
         leader,

@@ -1,6 +1,6 @@
 //! The real `rbdj` binary's mirroring commands across processes: an agent replicates while
-//! another process writes and stops cleanly on SIGINT; status JSON parses; a second agent for
-//! the same sites waits as a standby until the first stops.
+//! another process writes and stops cleanly on SIGINT; status JSON parses and changes neither
+//! site; a second agent for the same sites waits as a standby until the first stops.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -33,6 +33,48 @@ fn mirror_status_json_parses() {
     ] {
         assert!(!img[field].is_null(), "missing {field}: {v}");
     }
+}
+
+/// The site-wide mirroring records (`rbd_mirroring`'s omap) of a directory site, read
+/// in-process with the store itself.
+fn mirroring_records(site: &str) -> Vec<(String, Vec<u8>)> {
+    use object_store_trait::{DirStore, DirStoreOptions, ObjectStore};
+    let path = site.strip_prefix("dir:").unwrap();
+    let store = DirStore::open(path, DirStoreOptions::default()).unwrap();
+    store
+        .omap_list("rbd_mirroring", "", "", usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_vec()))
+        .collect()
+}
+
+#[test]
+fn mirror_status_changes_neither_site() {
+    let (_dir, a, b) = mirrored_pair();
+    let (before_a, before_b) = (mirroring_records(&a), mirroring_records(&b));
+    assert!(
+        !before_b.iter().any(|(k, _)| k == "mirror_uuid"),
+        "the replica site has no mirror uuid before an agent ran"
+    );
+    for _ in 0..2 {
+        let v: serde_json::Value = serde_json::from_str(&ok(&[
+            "mirror", "status", "--local", &b, "--remote", &a, "--format", "json",
+        ]))
+        .unwrap();
+        assert_eq!(v["images"][0]["state"], "stopped", "{v}");
+        assert!(v["leader"].is_null(), "{v}");
+    }
+    assert_eq!(
+        mirroring_records(&a),
+        before_a,
+        "status changed the primary site"
+    );
+    assert_eq!(
+        mirroring_records(&b),
+        before_b,
+        "status changed the replica site"
+    );
 }
 
 #[test]

@@ -98,6 +98,11 @@ impl Site {
         site_mirror::mirror_uuid(self.store.as_ref())
     }
 
+    /// This site's mirror uuid if it has one yet (never creates one).
+    pub fn existing_mirror_uuid(&self) -> Result<Option<String>> {
+        site_mirror::existing_mirror_uuid(self.store.as_ref())
+    }
+
     /// The mirror mode.
     pub fn mirror_mode(&self) -> Result<MirrorMode> {
         site_mirror::mirror_mode(self.store.as_ref())

@@ -127,11 +127,20 @@ pub(crate) fn decode_string(bytes: Bytes, what: &'static str) -> Result<String> 
     Ok(s)
 }
 
+/// The site's mirror uuid if it has one yet (read-only: for status and other tools that must
+/// not change a site).
+pub fn existing_mirror_uuid(store: &dyn ObjectStore) -> Result<Option<String>> {
+    store
+        .omap_get_one(MIRRORING_OID, KEY_UUID)?
+        .map(|v| decode_string(v, "mirror_uuid"))
+        .transpose()
+}
+
 /// The site's mirror uuid, generating and storing it on first use (atomically: concurrent
 /// first callers agree on one value).
 pub fn mirror_uuid(store: &dyn ObjectStore) -> Result<String> {
-    if let Some(v) = store.omap_get_one(MIRRORING_OID, KEY_UUID)? {
-        return decode_string(v, "mirror_uuid");
+    if let Some(uuid) = existing_mirror_uuid(store)? {
+        return Ok(uuid);
     }
     let mut batch = OmapBatch::new();
     batch
