@@ -13,6 +13,12 @@
 //!   thread learns which image has news without looking at the others: its cost per wake-up
 //!   does not grow with its images, and an idle image costs only its own timer (the live
 //!   player's idle backoff, up to a second where the store's notifications are complete).
+//! * A wake-up costs the thread a few microseconds of futex and scheduler work. With more than
+//!   [`BATCH_MIN_IMAGES`] images and notifications arriving about once per [`RING_BATCH`] or
+//!   faster, the thread therefore sleeps out a batch of [`RING_BATCH`] before it looks again
+//!   (notifiers then queue without waking it) and steps every image notified meanwhile: under
+//!   load a notification waits up to a millisecond; after a quiet spell, and with fewer images,
+//!   it wakes the thread at once.
 //! * An image that must bootstrap goes to the bootstrap threads' queue and comes back to its
 //!   home thread to replay. A sync that blocks holds one bootstrap thread: the other images
 //!   keep replaying, and other bootstraps use the remaining bootstrap threads.
@@ -32,12 +38,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::error::{ReplayError, Result};
 use crate::image_task::{ImageTask, Phase};
 
+/// Under a steady stream of notifications, a replay thread with more than
+/// [`BATCH_MIN_IMAGES`] images wakes at most once per `RING_BATCH` (module docs).
+pub const RING_BATCH: Duration = Duration::from_millis(1);
+/// Images a replay thread serves before it batches its wake-ups ([`RING_BATCH`]); with fewer,
+/// every notification wakes it at once.
+pub const BATCH_MIN_IMAGES: usize = 64;
 /// Longest wait of an idle replay thread (stop requests wake it at once: `Inbox::Wake`).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
@@ -186,6 +198,11 @@ struct ReplayThread {
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     ready: Vec<u64>,
     next_token: u64,
+    /// When the thread last woke for notifications.
+    last_ring_wake: Option<Instant>,
+    /// Set when notifications come faster than [`RING_BATCH`]: the next wait sleeps until
+    /// then instead of waking on the first notification.
+    linger_until: Option<Instant>,
 }
 
 impl ReplayThread {
@@ -196,28 +213,28 @@ impl ReplayThread {
             timers: BinaryHeap::new(),
             ready: Vec::new(),
             next_token: 0,
+            last_ring_wake: None,
+            linger_until: None,
         }
     }
 
     fn run(mut self, inbox: &Receiver<Inbox>, to_bootstrap: &Sender<ImageTask>, stop: &AtomicBool) {
         loop {
-            // Block only when no image is ready: until the earliest timer or a message.
-            let first = if self.ready.is_empty() {
-                match inbox.recv_timeout(self.timeout()) {
-                    Ok(msg) => Some(msg),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return,
-                }
-            } else {
-                None
-            };
+            let first = self.wait(inbox);
             let mut check_stops = false;
+            let mut rings = 0usize;
             for msg in first.into_iter().chain(inbox.try_iter()) {
                 match msg {
                     Inbox::Task(task) => self.add(*task),
                     Inbox::Wake => check_stops = true,
-                    Inbox::Ring(token) => self.ready.push(token),
+                    Inbox::Ring(token) => {
+                        rings += 1;
+                        self.ready.push(token);
+                    }
                 }
+            }
+            if rings > 0 {
+                self.note_ring_wake();
             }
             if stop.load(Ordering::Relaxed) {
                 return; // dropping the slots finishes their images
@@ -228,6 +245,35 @@ impl ReplayThread {
             self.pop_due_timers();
             self.step_ready(to_bootstrap);
         }
+    }
+
+    /// Waits for work: not at all while images are ready; while lingering, sleeps out the
+    /// batch without blocking on the inbox (notifiers then need not wake the thread); else
+    /// blocks until the earliest timer or a message. `None` when no message ended the wait.
+    fn wait(&mut self, inbox: &Receiver<Inbox>) -> Option<Inbox> {
+        if !self.ready.is_empty() {
+            return None;
+        }
+        if let Some(until) = self.linger_until.take() {
+            let nap = until.saturating_duration_since(Instant::now());
+            std::thread::sleep(nap.min(self.timeout()));
+            return None;
+        }
+        // Disconnected only once the pool is gone; the stop flag ends the thread then.
+        inbox.recv_timeout(self.timeout()).ok()
+    }
+
+    /// After a wake-up with notifications: with many images and notifications coming about
+    /// once per [`RING_BATCH`] or faster, the next wait lingers for one batch.
+    fn note_ring_wake(&mut self) {
+        let now = Instant::now();
+        let frequent = self
+            .last_ring_wake
+            .is_some_and(|last| now.saturating_duration_since(last) < 2 * RING_BATCH);
+        if frequent && self.slots.len() > BATCH_MIN_IMAGES {
+            self.linger_until = Some(now + RING_BATCH);
+        }
+        self.last_ring_wake = Some(now);
     }
 
     /// How long to block: until the earliest timer, at most [`IDLE_WAIT`].
