@@ -68,6 +68,20 @@ fn rss_bytes() -> u64 {
         * 4096
 }
 
+/// The process's minor page faults and CPU time (user + system) in seconds, from
+/// `/proc/self/stat` (fields 10, 14 and 15; clock ticks of 10 ms).
+fn faults_and_cpu() -> (u64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    (field(10), (field(14) + field(15)) as f64 / 100.0)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -97,9 +111,20 @@ fn is_power_of_ten(n: u64) -> bool {
     n.to_string().trim_end_matches('0') == "1"
 }
 
+/// What [`grow`] records at each power of ten.
+struct Mark {
+    entries: u64,
+    objects: usize,
+    rss: u64,
+    /// Minor page faults per append in the window that ends here (whole process).
+    faults_per_append: f64,
+    /// Process CPU per append in that window, in µs (10 ms ticks: coarse below ~1e5).
+    cpu_us_per_append: f64,
+}
+
 /// One journal grown to `max` entries; returns the seconds per append of each window
-/// `[grid[i], grid[i+1])`, and (entries, journal objects, RSS) at each power of ten.
-fn grow(series: &Series, max: u64) -> (Vec<f64>, Vec<(u64, usize, u64)>) {
+/// `[grid[i], grid[i+1])`, and a [`Mark`] at each power of ten.
+fn grow(series: &Series, max: u64) -> (Vec<f64>, Vec<Mark>) {
     let store: Arc<dyn ObjectStore> = Arc::new(MemStore::new());
     let image: Arc<dyn BlockImage> = Arc::new(MemImage::new("scaling", 1 << 20));
     let settings = JournalSettings {
@@ -135,7 +160,9 @@ fn grow(series: &Series, max: u64) -> (Vec<f64>, Vec<(u64, usize, u64)>) {
     written += g[0];
     for w in g.windows(2) {
         let n = w[1] - w[0];
+        let (faults0, cpu0) = faults_and_cpu();
         let t = write_n(n, written);
+        let (faults1, cpu1) = faults_and_cpu();
         written += n;
         per_append.push(t.as_secs_f64() / n as f64);
         if is_power_of_ten(w[1]) {
@@ -143,7 +170,13 @@ fn grow(series: &Series, max: u64) -> (Vec<f64>, Vec<(u64, usize, u64)>) {
                 .list(&journal_core::layout::data_oid_prefix(0, "scaling"))
                 .map(|l| l.len())
                 .unwrap_or(0);
-            marks.push((w[1], objects, rss_bytes()));
+            marks.push(Mark {
+                entries: w[1],
+                objects,
+                rss: rss_bytes(),
+                faults_per_append: (faults1 - faults0) as f64 / n as f64,
+                cpu_us_per_append: (cpu1 - cpu0) * 1e6 / n as f64,
+            });
         }
     }
     journaled.close().unwrap();
@@ -182,21 +215,27 @@ fn journal_part(max: u64, json: &mut String) {
             .map(|i| median(reps.iter().filter_map(|r| r.get(i).copied()).collect()))
             .collect();
         println!(
-            "\n### {} ({:.0} s)\n| N entries | µs / append | journal objects | RSS MiB |\n|---|---|---|---|",
+            "\n### {} ({:.0} s)\n| N entries | µs / append | journal objects | RSS MiB | page faults / append | CPU µs / append |\n|---|---|---|---|---|---|",
             series.label,
             started.elapsed().as_secs_f64()
         );
         for (i, p) in per.iter().enumerate() {
             let end = g[i + 1];
-            let mark = marks.iter().find(|m| m.0 == end);
+            let mark = marks.iter().find(|m| m.entries == end);
             if is_power_of_ten(end) {
-                let (objs, rss) = mark.map_or(("–".into(), "–".into()), |m| {
-                    (
-                        m.1.to_string(),
-                        format!("{:.0}", m.2 as f64 / (1 << 20) as f64),
-                    )
-                });
-                println!("| {end} | {:.2} | {objs} | {rss} |", p * 1e6);
+                let cells = mark.map_or_else(
+                    || "– | – | – | –".to_owned(),
+                    |m| {
+                        format!(
+                            "{} | {:.0} | {:.3} | {:.2}",
+                            m.objects,
+                            m.rss as f64 / (1 << 20) as f64,
+                            m.faults_per_append,
+                            m.cpu_us_per_append
+                        )
+                    },
+                );
+                println!("| {end} | {:.2} | {cells} |", p * 1e6);
             }
         }
         let points: Vec<String> = per
@@ -206,7 +245,12 @@ fn journal_part(max: u64, json: &mut String) {
             .collect();
         let marks: Vec<String> = marks
             .iter()
-            .map(|m| format!("[{}, {}, {}]", m.0, m.1, m.2))
+            .map(|m| {
+                format!(
+                    "[{}, {}, {}, {:.4}, {:.3}]",
+                    m.entries, m.objects, m.rss, m.faults_per_append, m.cpu_us_per_append
+                )
+            })
             .collect();
         let _ = write!(
             json,
