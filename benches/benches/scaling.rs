@@ -51,7 +51,7 @@ use bytes::Bytes;
 use journal_client::image::{BlockImage, MemImage};
 use journal_client::{JournalSettings, JournaledImage};
 use object_store_trait::{MemStore, ObjectStore};
-use rbdj_benches::run_threads;
+use rbdj_benches::{process_cpu, run_threads};
 
 /// Repetitions (fresh journals) of the windows below `SMALL_LIMIT` entries.
 const SMALL_REPEATS: usize = 5;
@@ -66,20 +66,6 @@ fn rss_bytes() -> u64 {
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(0)
         * 4096
-}
-
-/// The process's minor page faults and CPU time (user + system) in seconds, from
-/// `/proc/self/stat` (fields 10, 14 and 15; clock ticks of 10 ms).
-fn faults_and_cpu() -> (u64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
-    (field(10), (field(14) + field(15)) as f64 / 100.0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -160,9 +146,9 @@ fn grow(series: &Series, max: u64) -> (Vec<f64>, Vec<Mark>) {
     written += g[0];
     for w in g.windows(2) {
         let n = w[1] - w[0];
-        let (faults0, cpu0) = faults_and_cpu();
+        let (cpu0, faults0) = process_cpu();
         let t = write_n(n, written);
-        let (faults1, cpu1) = faults_and_cpu();
+        let (cpu1, faults1) = process_cpu();
         written += n;
         per_append.push(t.as_secs_f64() / n as f64);
         if is_power_of_ten(w[1]) {
@@ -175,7 +161,7 @@ fn grow(series: &Series, max: u64) -> (Vec<f64>, Vec<Mark>) {
                 objects,
                 rss: rss_bytes(),
                 faults_per_append: (faults1 - faults0) as f64 / n as f64,
-                cpu_us_per_append: (cpu1 - cpu0) * 1e6 / n as f64,
+                cpu_us_per_append: (cpu1 - cpu0).as_secs_f64() * 1e6 / n as f64,
             });
         }
     }

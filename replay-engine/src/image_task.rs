@@ -178,7 +178,9 @@ impl ImageTask {
     /// Arms the replayer's waker again, before a step.
     pub(crate) fn arm_wakers(&self) {
         if let Phase::Replay(replayer) = &self.phase {
-            // Pending notifications need no wake-up: the step that follows drains them.
+            // Pending notifications need no wake-up: the step that follows drains every watch
+            // (`LivePlayer::try_next`, the local watch at the top of `Replayer::step`), and
+            // one that arrives after the arming rings.
             let _ = replayer.arm_wakers();
         }
     }

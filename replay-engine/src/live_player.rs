@@ -106,6 +106,9 @@ pub struct LivePlayer {
     header_read_at: Instant,
     /// Header notifications seen by [`LivePlayer::try_next`] (a counter the replayer compares).
     header_changes: u64,
+    /// A header notification was drained while the player was still reading: the metadata is
+    /// re-read before the player settles at the end.
+    header_stale: bool,
     /// Appends are notified too: notifications are complete and cheap on this store, where
     /// journal-client's recorder notifies every data object it appends to. The idle backoff
     /// then goes up to `header_poll_age`.
@@ -167,6 +170,7 @@ impl LivePlayer {
             header_notified_reliably,
             header_read_at: Instant::now(),
             header_changes: 0,
+            header_stale: false,
             appends_notified,
             waker: None,
         };
@@ -205,17 +209,21 @@ impl LivePlayer {
     /// one of [`LivePlayer::receivers`] or [`LivePlayer::next_poll`] has passed, with the same
     /// idle backoff as `next_timeout`. `Ok(None)`: nothing new now.
     pub fn try_next(&mut self) -> Result<Option<ReplayEntry>> {
+        // Drain every watch on every call, reading or not: a caller driven by wakers (arm the
+        // watches, then step) must never leave a notification behind in a channel, since a
+        // notification that is already queued rings no waker.
+        let header = self.header_watch.as_ref().is_some_and(|w| w.drain() > 0);
+        let mut data = false;
+        for w in &self.data_watches {
+            data |= w.drain() > 0;
+        }
+        if header {
+            self.header_changes += 1;
+            self.header_stale = true;
+        }
         if let Some(due) = self.next_poll {
-            let header = self.header_watch.as_ref().is_some_and(|w| w.drain() > 0);
-            let mut data = false;
-            for w in &self.data_watches {
-                data |= w.drain() > 0;
-            }
             let poll = Instant::now() >= due;
-            if header {
-                self.header_changes += 1;
-            }
-            if header || data {
+            if header || data || self.header_stale {
                 self.notified_wakes += 1;
                 self.current_poll = self.options.poll_age;
             } else if poll {
@@ -229,11 +237,16 @@ impl LivePlayer {
             // change mutates the header, which notifies.
             let header_due = !self.header_notified_reliably
                 || self.header_read_at.elapsed() >= self.options.header_poll_age;
-            if header || (poll && header_due) {
+            if self.header_stale || (poll && header_due) {
                 self.refresh_metadata()?;
             }
         }
-        let next = self.read_next()?;
+        let mut next = self.read_next()?;
+        if next.is_none() && self.header_stale {
+            // The header changed while the player was reading: look before settling.
+            self.refresh_metadata()?;
+            next = self.read_next()?;
+        }
         if next.is_none() {
             self.next_poll = Some(Instant::now() + self.current_poll);
         }
@@ -316,15 +329,6 @@ impl LivePlayer {
         self.header_watch.iter().chain(self.data_watches.iter())
     }
 
-    /// Drops pending notifications of the journal header: for the caller's own header
-    /// mutation (the replayer's commit position), which changes nothing the player reads. A
-    /// change by someone else notified at the same moment is then seen at the next poll.
-    pub fn discard_header_notifications(&self) {
-        if let Some(w) = &self.header_watch {
-            w.drain();
-        }
-    }
-
     /// The underlying player (active tag, buffered bytes).
     pub fn player(&self) -> &Player {
         &self.player
@@ -351,6 +355,7 @@ impl LivePlayer {
     /// Re-reads `active_set` and the newer-tag check, passing both to the player.
     fn refresh_metadata(&mut self) -> Result<()> {
         self.header_read_at = Instant::now();
+        self.header_stale = false;
         let active_set = self.header.get_active_set()?;
         if active_set > self.info.active_set {
             self.info.active_set = active_set;

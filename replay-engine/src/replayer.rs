@@ -541,8 +541,10 @@ impl Replayer {
                 .remote_header
                 .client_commit(&self.link.local_uuid, &position)?;
             self.link.remote_header.trim()?;
-            // Our own commit notified the header: not news for the player.
-            self.live.discard_header_notifications();
+            // Our own commit notified the header, and the player re-reads its metadata for it
+            // (two reads per commit). Draining that notification here instead could swallow a
+            // change someone else notified at the same moment (a set rollover), which the
+            // player would then only see at its next safety-net poll.
         }
         Ok(())
     }

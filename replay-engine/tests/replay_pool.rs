@@ -48,16 +48,23 @@ fn name(i: usize) -> String {
     format!("vol{i:02}")
 }
 
-#[test]
-fn many_images_on_two_replay_threads_reach_their_primaries() {
-    const IMAGES: usize = 24;
+/// A primary site in pool mirroring mode with `images` journaled images, and an empty replica
+/// site, both in memory.
+fn pool_with_images(images: usize) -> (Site, Site) {
     let a = Site::open(Arc::new(MemStore::new()), 1);
     let b = Site::open(Arc::new(MemStore::new()), 1);
     a.set_mirror_mode(MirrorMode::Pool).unwrap();
-    for i in 0..IMAGES {
+    for i in 0..images {
         a.create_image(&name(i), IMAGE_SIZE, Some(small_journal()))
             .unwrap();
     }
+    (a, b)
+}
+
+#[test]
+fn many_images_on_two_replay_threads_reach_their_primaries() {
+    const IMAGES: usize = 24;
+    let (a, b) = pool_with_images(IMAGES);
     let mut options = fast_agent_options();
     options.replay_threads = 2;
     options.bootstrap_threads = 2;
@@ -104,13 +111,7 @@ fn many_images_on_two_replay_threads_reach_their_primaries() {
 #[test]
 fn notifications_alone_wake_a_replay_thread_serving_many_images() {
     const IMAGES: usize = 80;
-    let a = Site::open(Arc::new(MemStore::new()), 1);
-    let b = Site::open(Arc::new(MemStore::new()), 1);
-    a.set_mirror_mode(MirrorMode::Pool).unwrap();
-    for i in 0..IMAGES {
-        a.create_image(&name(i), IMAGE_SIZE, Some(small_journal()))
-            .unwrap();
-    }
+    let (a, b) = pool_with_images(IMAGES);
     let mut options = fast_agent_options();
     options.replay_threads = 1;
     options.bootstrap_threads = 2;
