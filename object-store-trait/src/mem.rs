@@ -87,6 +87,25 @@ impl Object {
         false
     }
 
+    /// Appends `data` if `guard` holds; returns the offset it went to.
+    fn append(&mut self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
+        if let Some(soft_max) = guard.soft_max_size {
+            if self.size >= soft_max {
+                return Err(StoreError::Overflow {
+                    oid: oid.to_owned(),
+                    size: self.size,
+                    soft_max,
+                });
+            }
+        }
+        check_guards(oid, &self.omap, &guard.omap)?;
+        let offset = self.size;
+        self.size += total_len(data);
+        self.chunks
+            .extend(data.iter().filter(|b| !b.is_empty()).cloned());
+        Ok(offset)
+    }
+
     fn read(&self, offset: u64, len: u64) -> Bytes {
         let end = offset.saturating_add(len).min(self.size);
         if offset >= end {
@@ -193,23 +212,13 @@ impl ObjectStore for MemStore {
     fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
         validate_oid(oid)?;
         let mut objects = self.shard(oid).write();
-        let empty = Object::default();
-        let current = objects.get(oid).unwrap_or(&empty);
-        if let Some(soft_max) = guard.soft_max_size {
-            if current.size >= soft_max {
-                return Err(StoreError::Overflow {
-                    oid: oid.to_owned(),
-                    size: current.size,
-                    soft_max,
-                });
-            }
+        // One lookup and no key allocation when the object exists (every append but the first).
+        if let Some(obj) = objects.get_mut(oid) {
+            return obj.append(oid, data, guard);
         }
-        check_guards(oid, &current.omap, &guard.omap)?;
-        let obj = objects.entry(oid.to_owned()).or_default();
-        let offset = obj.size;
-        obj.size += total_len(data);
-        obj.chunks
-            .extend(data.iter().filter(|b| !b.is_empty()).cloned());
+        let mut obj = Object::default();
+        let offset = obj.append(oid, data, guard)?;
+        objects.insert(oid.to_owned(), obj);
         Ok(offset)
     }
 
