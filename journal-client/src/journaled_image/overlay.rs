@@ -7,8 +7,7 @@
 //! and everything after is in the snapshot: the result equals the image with every acknowledged
 //! write applied in journal order.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
@@ -95,26 +94,51 @@ impl PendingIo {
 }
 
 /// Pending IO by journal sequence number.
+///
+/// Sequence numbers are handed out in order under the submit lock and the applier removes
+/// items in the same order, so a ring sorted by sequence number serves: an insert is a push at
+/// the back, a removal a pop at the front (no allocation per item once the ring has grown).
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
-    items: BTreeMap<u64, Arc<PendingIo>>,
+    items: VecDeque<(u64, PendingIo)>,
 }
 
 /// What a reader must do.
 pub(crate) enum Snapshot {
     /// Lay these over the image bytes, in order.
-    Items(Vec<Arc<PendingIo>>),
+    Items(Vec<PendingIo>),
     /// A compare-and-write with this sequence number overlaps: wait until it is applied.
     WaitFor(u64),
 }
 
 impl Overlay {
     pub(crate) fn insert(&mut self, seq: u64, io: PendingIo) {
-        self.items.insert(seq, Arc::new(io));
+        match self.items.back() {
+            Some((last, _)) if *last >= seq => {
+                // Not reached (sequence numbers grow); kept sorted all the same.
+                let at = self.items.partition_point(|(s, _)| *s < seq);
+                if self.items.get(at).is_some_and(|(s, _)| *s == seq) {
+                    if let Some(slot) = self.items.get_mut(at) {
+                        slot.1 = io;
+                    }
+                } else {
+                    self.items.insert(at, (seq, io));
+                }
+            }
+            _ => self.items.push_back((seq, io)),
+        }
     }
 
     pub(crate) fn remove(&mut self, seq: u64) {
-        self.items.remove(&seq);
+        if self.items.front().is_some_and(|(s, _)| *s == seq) {
+            self.items.pop_front();
+            return;
+        }
+        // Out of order only when a stopped applier keeps earlier items.
+        let at = self.items.partition_point(|(s, _)| *s < seq);
+        if self.items.get(at).is_some_and(|(s, _)| *s == seq) {
+            self.items.remove(at);
+        }
     }
 
     /// The pending IO overlapping `[offset, offset + len)`, oldest first.
@@ -122,10 +146,10 @@ impl Overlay {
         let mut out = Vec::new();
         for (seq, io) in &self.items {
             if io.overlaps(offset, len) {
-                if matches!(**io, PendingIo::Conditional { .. }) {
+                if matches!(io, PendingIo::Conditional { .. }) {
                     return Snapshot::WaitFor(*seq);
                 }
-                out.push(Arc::clone(io));
+                out.push(io.clone());
             }
         }
         Snapshot::Items(out)
@@ -138,7 +162,7 @@ impl Overlay {
 }
 
 /// Lays `items` over `base` (image bytes at `offset`).
-pub(crate) fn lay_over(base: Bytes, offset: u64, items: &[Arc<PendingIo>]) -> Bytes {
+pub(crate) fn lay_over(base: Bytes, offset: u64, items: &[PendingIo]) -> Bytes {
     if items.is_empty() {
         return base;
     }
