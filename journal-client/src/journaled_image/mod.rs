@@ -24,6 +24,7 @@ mod ops;
 mod overlay;
 mod recovery;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -77,6 +78,9 @@ pub(crate) struct Inner {
     submit_cv: Condvar,
     applied: Mutex<AppliedState>,
     applied_cv: Condvar,
+    /// Whether `AppliedState::failure` is set (never cleared): the per-write health check reads
+    /// it instead of taking the lock the applier takes for every request.
+    apply_failed: AtomicBool,
 }
 
 impl Inner {
@@ -87,6 +91,7 @@ impl Inner {
             None => a.through = a.through.max(seq + 1),
             Some(f) => {
                 a.failure.get_or_insert(f);
+                self.apply_failed.store(true, Ordering::Release);
             }
         }
         drop(a);
@@ -94,6 +99,9 @@ impl Inner {
     }
 
     pub(crate) fn apply_failure(&self) -> Option<String> {
+        if !self.apply_failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.applied.lock().failure.clone()
     }
 
@@ -200,6 +208,7 @@ impl JournaledImage {
                 failure: None,
             }),
             applied_cv: Condvar::new(),
+            apply_failed: AtomicBool::new(false),
         });
         let a = Arc::clone(&inner);
         let applier = spawn("rbdj-applier", move || applier::run(&a, &apply_rx))?;

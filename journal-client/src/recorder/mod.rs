@@ -40,6 +40,7 @@
 //! every queue is moved in order to the same splay offset of the new set, and the commit
 //! bookkeeping of the moved entries is updated to their new object numbers.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -48,13 +49,14 @@ use bytes::Bytes;
 use journal_core::commit::CommitTracker;
 use journal_core::layout::data_oid;
 use journal_core::Layout;
-use object_store_trait::ObjectStore;
+use object_store_trait::{AppendGuard, ObjectStore};
 use parking_lot::{Condvar, Mutex};
 
 mod sending;
 
 use crate::append_future::AppendFuture;
 use crate::error::RecorderError;
+use crate::fence::append_guard;
 use crate::object_recorder::{ObjectQueue, PendingEntry, SendPolicy};
 use crate::prepared_entry::PreparedEntry;
 use crate::settings::JournalSettings;
@@ -110,6 +112,8 @@ struct State {
     /// Moving average of a store append's duration (decides whether a waiter hands the other
     /// due objects to their workers).
     append_nanos: u64,
+    /// The data object ids of `set`, by splay offset (formatted once per set, not per append).
+    oids: Vec<Arc<str>>,
 }
 
 /// State shared by the recorder, its workers and its futures.
@@ -128,6 +132,14 @@ pub(crate) struct Shared {
     /// player watching the object) wake at once instead of at their next poll. Only where a
     /// notification is cheap ([`ObjectStore::notify_is_cheap`]).
     notify_appends: bool,
+    /// The guard every data append carries (built once: it never changes).
+    guard: AppendGuard,
+    /// `State::durable_through`, readable without the lock: a future whose entry is below it
+    /// is complete (the watermark only grows), so the applier and `poll` skip the state lock.
+    durable: AtomicU64,
+    /// Whether `State::failed` is set (it is never cleared), so the per-write health check
+    /// skips the state lock.
+    poisoned: AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -157,6 +169,13 @@ impl Recorder {
     ) -> Result<Recorder, RecorderError> {
         let width = usize::from(config.layout.splay_width.max(1));
         let batching_enabled = !config.settings.writethrough_until_flush;
+        let oids = set_oids(&config, config.active_set);
+        let limit = config.layout.soft_limit();
+        let guard = if config.fenced {
+            append_guard(config.tag_tid, limit)
+        } else {
+            AppendGuard::soft_max(limit)
+        };
         let state = State {
             next_tid: 0,
             set: config.active_set,
@@ -172,9 +191,13 @@ impl Recorder {
             advancing: false,
             shutdown: false,
             append_nanos: 0,
+            oids,
         };
         let shared = Arc::new(Shared {
             notify_appends: store.notify_is_cheap(),
+            guard,
+            durable: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
             store,
             tag_tid: config.tag_tid,
             config,
@@ -320,6 +343,9 @@ impl Recorder {
 
     /// The latched failure, if any.
     pub fn failure(&self) -> Option<RecorderError> {
+        if !self.shared.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
         self.shared
             .state
             .lock()
@@ -344,10 +370,22 @@ impl Recorder {
         if st.durable_through < st.next_tid && st.failed.is_none() {
             let at = st.durable_through;
             st.failed = Some((at, RecorderError::Closed));
+            self.shared.poisoned.store(true, Ordering::Release);
         }
         drop(st);
         self.shared.notify_all_waiters();
     }
+}
+
+/// The data object ids of `set`, by splay offset.
+fn set_oids(config: &RecorderConfig, set: u64) -> Vec<Arc<str>> {
+    let layout = config.layout;
+    (0..layout.splay_width.max(1))
+        .map(|o| {
+            let object_number = layout.object_number(set, o);
+            data_oid(config.name_pool_id, &config.journal_id, object_number).into()
+        })
+        .collect()
 }
 
 impl Drop for Recorder {
@@ -383,6 +421,9 @@ impl Shared {
     }
 
     pub(crate) fn poll(&self, tid: u64) -> Option<Result<(), RecorderError>> {
+        if self.durable.load(Ordering::Acquire) > tid {
+            return Some(Ok(()));
+        }
         Self::poll_locked(&self.state.lock(), tid)
     }
 
@@ -391,6 +432,10 @@ impl Shared {
     /// (leader/follower): a lone writer never hands off to a worker, concurrent writers share
     /// appends.
     pub(crate) fn wait_durable(&self, tid: u64) -> Result<(), RecorderError> {
+        if self.durable.load(Ordering::Acquire) > tid {
+            // Already durable (the applier, mostly): nothing to send or hand off.
+            return Ok(());
+        }
         let mut st = self.state.lock();
         st.flush_target = st.flush_target.max(tid.saturating_add(1));
         st.waiters.push(tid);
@@ -460,6 +505,7 @@ impl Shared {
             Some((first, _)) => *first = (*first).min(at),
             None => st.failed = Some((at, err)),
         }
+        self.poisoned.store(true, Ordering::Release);
         for q in &mut st.offsets {
             q.queue.clear();
             q.queued_bytes = 0;
@@ -469,7 +515,7 @@ impl Shared {
     /// Moves `durable_through` up to the first entry that is not known durable: the first
     /// entry in flight or queued at any offset (each offset sends its entries in order), never
     /// past a latched failure (which covers the dropped entries), else everything appended.
-    fn advance_watermark(st: &mut State) {
+    fn advance_watermark(&self, st: &mut State) {
         let mut w = st.next_tid;
         if let Some((at, _)) = &st.failed {
             w = w.min(*at);
@@ -480,6 +526,7 @@ impl Shared {
             }
         }
         st.durable_through = st.durable_through.max(w);
+        self.durable.store(st.durable_through, Ordering::Release);
     }
 
     fn policy(&self, st: &State) -> SendPolicy {
@@ -493,17 +540,10 @@ impl Shared {
         }
     }
 
-    fn oid(&self, object_number: u64) -> String {
-        data_oid(
-            self.config.name_pool_id,
-            &self.config.journal_id,
-            object_number,
-        )
-    }
-
     /// Moves every queue to set `next` and re-points the moved entries' commit records.
     fn open_set(&self, st: &mut State, next: u64) {
         st.set = next;
+        st.oids = set_oids(&self.config, next);
         st.min_next_set = next.saturating_add(1);
         st.closing_at = None;
         let layout = self.config.layout;

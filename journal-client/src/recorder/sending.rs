@@ -2,17 +2,15 @@
 //! thread shares with it (claim an object, send one batch, close and advance a set).
 
 use bytes::Bytes;
-use object_store_trait::AppendGuard;
 use parking_lot::MutexGuard;
 use std::time::Instant;
 
 use super::{Shared, State};
 use crate::error::RecorderError;
-use crate::fence::{append_guard, claim_object, is_fence_failure, ClaimError};
+use crate::fence::{claim_object, is_fence_failure, ClaimError};
 
 pub(super) fn worker(s: &Shared, o: usize) {
     let limit = s.config.layout.soft_limit();
-    let offset = u8::try_from(o).unwrap_or(u8::MAX);
     let Some(cv) = s.work.get(o) else { return };
     let mut st = s.state.lock();
     loop {
@@ -67,7 +65,9 @@ pub(super) fn worker(s: &Shared, o: usize) {
                 u64::MAX
             }
         };
-        let oid = s.oid(s.config.layout.object_number(st.set, offset));
+        let Some(oid) = st.oids.get(o).cloned() else {
+            return;
+        };
         if s.config.fenced && !q.fenced {
             claim(s, &mut st, o, &oid);
             continue;
@@ -96,8 +96,9 @@ pub(super) fn help(s: &Shared, st: &mut MutexGuard<'_, State>) -> bool {
         // entries on four objects).
         wake_due_workers(s, st, Some(o));
     }
-    let offset = u8::try_from(o).unwrap_or(u8::MAX);
-    let oid = s.oid(s.config.layout.object_number(st.set, offset));
+    let Some(oid) = st.oids.get(o).cloned() else {
+        return false;
+    };
     if s.config.fenced && st.offsets.get(o).is_some_and(|q| !q.fenced) {
         claim(s, st, o, &oid);
     } else {
@@ -185,14 +186,10 @@ pub(super) fn send(
         .flat_map(|e| e.bytes.parts())
         .cloned()
         .collect();
-    let guard = if s.config.fenced {
-        append_guard(s.tag_tid, limit)
-    } else {
-        AppendGuard::soft_max(limit)
-    };
+    let guard = &s.guard;
     let started = Instant::now();
     let r = MutexGuard::unlocked(st, || {
-        let r = s.store.append(oid, &data, &guard);
+        let r = s.store.append(oid, &data, guard);
         if r.is_ok() && s.notify_appends {
             // Best effort: a reader that misses it still finds the entries at its next poll.
             let _ = s.store.notify(oid, Bytes::new());
@@ -208,7 +205,7 @@ pub(super) fn send(
     st.in_flight_appends -= 1;
     let watermark = st.durable_through;
     match r {
-        Ok(_) => Shared::advance_watermark(st),
+        Ok(_) => s.advance_watermark(st),
         Err(e) if e.is_overflow() => {
             if let Some(q) = st.offsets.get_mut(o) {
                 q.requeue_front(batch);
