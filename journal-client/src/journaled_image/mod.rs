@@ -44,7 +44,7 @@ use crate::image::{check_range, BlockImage, ImageError};
 use crate::prepared_entry::PreparedEntry;
 use crate::recorder::{AdvanceHook, Recorder, RecorderConfig};
 use crate::settings::JournalSettings;
-use applier::{ApplyItem, ApplyKind};
+use applier::{ApplyItem, ApplyKind, CommitTids};
 use committer::CommitCmd;
 use overlay::{lay_over, Overlay, PendingIo, Snapshot};
 
@@ -306,15 +306,17 @@ impl JournaledImage {
         if let Some((offset, len)) = range {
             check_range(offset, len, sub.size)?;
         }
-        let tx = sub
-            .apply_tx
-            .clone()
-            .ok_or_else(|| JournalClientError::Stopped("image is closed".into()))?;
-        let mut futures = Vec::with_capacity(payloads.len());
-        for p in payloads {
-            futures.push(inner.recorder.append_prepared(p)?);
+        if sub.apply_tx.is_none() {
+            return Err(JournalClientError::Stopped("image is closed".into()));
         }
-        let last = futures.last().cloned().ok_or_else(|| {
+        let mut commit_tids = CommitTids::default();
+        let mut last = None;
+        for p in payloads {
+            let f = inner.recorder.append_prepared(p)?;
+            commit_tids.push(f.commit_tid());
+            last = Some(f);
+        }
+        let last = last.ok_or_else(|| {
             JournalClientError::Image(ImageError::InvalidArgument("empty request".into()))
         })?;
         let seq = sub.next_seq;
@@ -325,11 +327,13 @@ impl JournaledImage {
         let item = ApplyItem {
             seq,
             last: last.clone(),
-            commit_tids: futures.iter().map(AppendFuture::commit_tid).collect(),
+            commit_tids,
             kind: kind(events),
         };
-        tx.send(item)
-            .map_err(|_| JournalClientError::Stopped("applier stopped".into()))?;
+        let sent = sub.apply_tx.as_ref().is_some_and(|tx| tx.send(item).is_ok());
+        if !sent {
+            return Err(JournalClientError::Stopped("applier stopped".into()));
+        }
         drop(sub);
         Ok(last)
     }
