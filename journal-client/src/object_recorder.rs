@@ -13,6 +13,9 @@ use journal_core::commit::CommitTid;
 use crate::prepared_entry::FramedEntry;
 use crate::settings::JournalSettings;
 
+/// Largest batch (in entries) whose buffers are kept for reuse.
+const SPARE_MAX: usize = 256;
+
 /// One framed entry waiting to be appended.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingEntry {
@@ -53,6 +56,10 @@ pub(crate) struct ObjectQueue {
     pub(crate) in_flight_first: Option<u64>,
     /// The current object carries this writer's fence key.
     pub(crate) fenced: bool,
+    /// Emptied buffers of the last batch sent (entries, and their parts as handed to the
+    /// store), reused by the next one: at most one append per object is in flight, so one
+    /// pair per object saves two allocations per store append.
+    pub(crate) spare: (Vec<PendingEntry>, Vec<bytes::Bytes>),
 }
 
 impl ObjectQueue {
@@ -63,11 +70,22 @@ impl ObjectQueue {
     }
 
     /// Puts a refused batch back at the front, in order.
-    pub(crate) fn requeue_front(&mut self, batch: Vec<PendingEntry>) {
-        for entry in batch.into_iter().rev() {
+    pub(crate) fn requeue_front(&mut self, batch: &mut Vec<PendingEntry>) {
+        for entry in batch.drain(..).rev() {
             self.queued_bytes += entry.bytes.len() as u64;
             self.queue.push_front(entry);
         }
+    }
+
+    /// Keeps a sent batch's buffers (emptied) for the next batch, unless they grew large (a
+    /// rare big batch should not stay allocated).
+    pub(crate) fn recycle(&mut self, mut batch: Vec<PendingEntry>, mut parts: Vec<bytes::Bytes>) {
+        if batch.capacity() > SPARE_MAX || parts.capacity() > 3 * SPARE_MAX {
+            return;
+        }
+        batch.clear();
+        parts.clear();
+        self.spare = (batch, parts);
     }
 
     /// The smallest entry tid of this offset that is not durable yet (in flight or queued).
@@ -132,7 +150,8 @@ impl ObjectQueue {
         limit: u64,
         below: u64,
     ) -> (Vec<PendingEntry>, Option<u64>) {
-        let mut batch: Vec<PendingEntry> = Vec::new();
+        let mut batch = std::mem::take(&mut self.spare.0);
+        batch.clear();
         let mut cut = None;
         while let Some(front) = self.queue.front() {
             if front.entry_tid >= below {
@@ -213,7 +232,8 @@ mod tests {
         assert_eq!(cut, Some(4));
         assert!(q.overflowed);
         assert_eq!(q.queued_bytes, 41);
-        q.requeue_front(b);
+        let mut b = b;
+        q.requeue_front(&mut b);
         assert_eq!(q.queue[0].entry_tid, 0);
         assert_eq!(q.queued_bytes, 101);
         // A closing set stops at the cut.

@@ -168,12 +168,15 @@ pub(super) fn send(
     let Some(q) = st.offsets.get_mut(o) else {
         return;
     };
-    let (batch, cut) = q.take_batch(limit, below);
+    let (mut batch, cut) = q.take_batch(limit, below);
     if let Some(at) = cut {
         close_at(st, at);
         s.notify_workers();
     }
     let Some(first) = batch.first().map(|e| e.entry_tid) else {
+        if let Some(q) = st.offsets.get_mut(o) {
+            q.spare.0 = batch;
+        }
         return;
     };
     set_in_flight(st, o, true);
@@ -181,11 +184,12 @@ pub(super) fn send(
         q.in_flight_first = Some(first);
     }
     st.in_flight_appends += 1;
-    let data: Vec<Bytes> = batch
-        .iter()
-        .flat_map(|e| e.bytes.parts())
-        .cloned()
-        .collect();
+    let mut data = st
+        .offsets
+        .get_mut(o)
+        .map(|q| std::mem::take(&mut q.spare.1))
+        .unwrap_or_default();
+    data.extend(batch.iter().flat_map(|e| e.bytes.parts()).cloned());
     let guard = &s.guard;
     let started = Instant::now();
     let r = MutexGuard::unlocked(st, || {
@@ -208,7 +212,7 @@ pub(super) fn send(
         Ok(_) => s.advance_watermark(st),
         Err(e) if e.is_overflow() => {
             if let Some(q) = st.offsets.get_mut(o) {
-                q.requeue_front(batch);
+                q.requeue_front(&mut batch);
                 q.overflowed = true;
             }
             close_at(st, first);
@@ -224,6 +228,9 @@ pub(super) fn send(
             let err = RecorderError::store("append", &e);
             s.latch(st, first, err);
         }
+    }
+    if let Some(q) = st.offsets.get_mut(o) {
+        q.recycle(batch, data);
     }
     if st.failed.is_some() {
         s.notify_all_waiters();
