@@ -27,7 +27,7 @@ use crate::AppendFuture;
 #[derive(Debug)]
 pub(crate) enum ApplyKind {
     /// IO events (a write split into several events, or one discard / write-same).
-    Io(Vec<Event>),
+    Io(Events),
     /// A compare-and-write; the outcome goes back to the caller.
     CompareAndWrite {
         /// Image offset.
@@ -54,6 +54,26 @@ pub(crate) struct ApplyItem {
     pub(crate) commit_tids: CommitTids,
     /// What to do.
     pub(crate) kind: ApplyKind,
+}
+
+/// The events of one request: most requests are one event, which then needs no vector (the
+/// applier frees what the writer allocated, across threads' allocator arenas).
+#[derive(Debug)]
+pub(crate) enum Events {
+    /// One event.
+    One(Event),
+    /// Several events (a write split into journal entries).
+    Many(Vec<Event>),
+}
+
+impl Events {
+    /// The events, in order.
+    pub(crate) fn as_slice(&self) -> &[Event] {
+        match self {
+            Events::One(e) => std::slice::from_ref(e),
+            Events::Many(v) => v,
+        }
+    }
 }
 
 /// The commit tids of one request's entries: a run of consecutive tids (the entries of a request
@@ -187,7 +207,10 @@ fn apply(inner: &Inner, item: ApplyItem, done: &mut Unpublished) {
     }
     let image = inner.image.as_ref();
     let result = match &item.kind {
-        ApplyKind::Io(events) => events.iter().try_for_each(|e| apply_io(image, e)),
+        ApplyKind::Io(events) => events
+            .as_slice()
+            .iter()
+            .try_for_each(|e| apply_io(image, e)),
         ApplyKind::CompareAndWrite {
             offset,
             cmp,

@@ -44,7 +44,7 @@ use crate::image::{check_range, BlockImage, ImageError};
 use crate::prepared_entry::PreparedEntry;
 use crate::recorder::{AdvanceHook, Recorder, RecorderConfig};
 use crate::settings::JournalSettings;
-use applier::{ApplyItem, ApplyKind, CommitTids};
+use applier::{ApplyItem, ApplyKind, CommitTids, Events};
 use committer::CommitCmd;
 use overlay::{lay_over, Overlay, PendingIo, Snapshot};
 
@@ -282,22 +282,25 @@ impl JournaledImage {
     fn submit(
         &self,
         range: Option<(u64, u64)>,
-        events: Vec<Event>,
+        events: Events,
         pending: Option<PendingIo>,
-        kind: impl FnOnce(Vec<Event>) -> ApplyKind,
+        kind: impl FnOnce(Events) -> ApplyKind,
     ) -> Result<AppendFuture> {
         self.check_io()?;
         let now = UTime::now();
-        let payloads: Vec<PreparedEntry> = events
-            .iter()
-            .map(|e| {
-                let hint = match e {
-                    Event::AioWrite { data, .. } => data.len() + AIO_WRITE_EVENT_FIXED_OVERHEAD,
-                    _ => 128,
-                };
-                PreparedEntry::event(&EventEntry::new(e.clone(), now), hint)
-            })
-            .collect();
+        let frame = |e: &Event| {
+            let hint = match e {
+                Event::AioWrite { data, .. } => data.len() + AIO_WRITE_EVENT_FIXED_OVERHEAD,
+                _ => 128,
+            };
+            PreparedEntry::event(&EventEntry::new(e.clone(), now), hint)
+        };
+        // One event (most requests) is framed without a vector.
+        let (one, many): (Option<PreparedEntry>, Vec<PreparedEntry>) = match &events {
+            Events::One(e) => (Some(frame(e)), Vec::new()),
+            Events::Many(v) => (None, v.iter().map(frame).collect()),
+        };
+        let payloads = one.into_iter().chain(many);
         let inner = &self.inner;
         let mut sub = inner.submit.lock();
         while sub.op_in_progress {
@@ -330,7 +333,10 @@ impl JournaledImage {
             commit_tids,
             kind: kind(events),
         };
-        let sent = sub.apply_tx.as_ref().is_some_and(|tx| tx.send(item).is_ok());
+        let sent = sub
+            .apply_tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(item).is_ok());
         if !sent {
             return Err(JournalClientError::Stopped("applier stopped".into()));
         }
@@ -347,17 +353,26 @@ impl JournaledImage {
             .max_payload()
             .saturating_sub(AIO_WRITE_EVENT_FIXED_OVERHEAD)
             .max(1);
-        let mut events = Vec::with_capacity(data.len().div_ceil(chunk));
-        let mut at = 0usize;
-        while at < data.len() {
-            let n = chunk.min(data.len() - at);
-            events.push(Event::AioWrite {
-                offset: offset + at as u64,
-                length: n as u64,
-                data: data.slice(at..at + n),
-            });
-            at += n;
-        }
+        let events = if data.len() <= chunk {
+            Events::One(Event::AioWrite {
+                offset,
+                length: data.len() as u64,
+                data: data.clone(),
+            })
+        } else {
+            let mut events = Vec::with_capacity(data.len().div_ceil(chunk));
+            let mut at = 0usize;
+            while at < data.len() {
+                let n = chunk.min(data.len() - at);
+                events.push(Event::AioWrite {
+                    offset: offset + at as u64,
+                    length: n as u64,
+                    data: data.slice(at..at + n),
+                });
+                at += n;
+            }
+            Events::Many(events)
+        };
         let len = data.len() as u64;
         let pending = PendingIo::Write { offset, data };
         let f = self.submit(Some((offset, len)), events, Some(pending), ApplyKind::Io)?;
@@ -376,7 +391,7 @@ impl JournaledImage {
         };
         let f = self.submit(
             Some((offset, len)),
-            vec![event],
+            Events::One(event),
             Some(PendingIo::Zero { offset, len }),
             ApplyKind::Io,
         )?;
@@ -417,7 +432,7 @@ impl JournaledImage {
         };
         let f = self.submit(
             Some((offset, len)),
-            vec![event],
+            Events::One(event),
             Some(pending),
             ApplyKind::Io,
         )?;
@@ -449,7 +464,7 @@ impl JournaledImage {
         };
         let f = self.submit(
             Some((offset, len)),
-            vec![event],
+            Events::One(event),
             Some(PendingIo::Conditional { offset, len }),
             kind,
         )?;
@@ -464,7 +479,9 @@ impl JournaledImage {
     /// journal (they are at acknowledgement already). The first flush switches batching on; the
     /// commit thread is asked to write the commit position (not waited for).
     pub fn flush(&self) -> Result<()> {
-        let f = self.submit(None, vec![Event::AioFlush], None, |_| ApplyKind::Flush)?;
+        let f = self.submit(None, Events::One(Event::AioFlush), None, |_| {
+            ApplyKind::Flush
+        })?;
         self.inner.recorder.enable_batching();
         f.wait()?;
         // Also get the commit position written soon (without waiting for it).
