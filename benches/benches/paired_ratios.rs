@@ -29,7 +29,7 @@
 //!   Every side: only in memory when an entry is durable, as the limit. A second table gives
 //!   CPU time and minor page faults per operation (`/proc/self/stat`), which the load of the
 //!   shared machine disturbs less. `RBDJ_PAIRED_SIDES=memcpy_crc32c,recorder_trimmed` runs
-//!   only the named sides and `RBDJ_PAIRED_CONFIGS=4KiB_1t` only the named configs (also in
+//!   only the named sides (also in `journal_overhead`, e.g. `unjournaled,journaled`) and `RBDJ_PAIRED_CONFIGS=4KiB_1t` only the named configs (also in
 //!   `journal_overhead`, e.g. `mem_4KiB-rand_1t` or `dir-fdatasync_64KiB-seq_16t`). A
 //!   fourth, diagnostic side `ring_memcpy_crc32c` copies into a 128 MiB ring instead of one
 //!   warm buffer (memory beyond the caches, as large as what the trimmed journal keeps); the
@@ -302,6 +302,12 @@ fn journal_overhead(rounds: usize) {
                 &salt,
                 &mut counted,
             ));
+        }
+        // `RBDJ_PAIRED_SIDES=unjournaled,journaled` runs only those sides (profiling); ratios are
+        // to the first side left.
+        sides.retain(|(name, _)| listed_or_unset("RBDJ_PAIRED_SIDES", name));
+        if sides.is_empty() {
+            continue;
         }
         paired(&cfg.to_string(), rounds, ops_per_round(&cfg), &mut sides);
         let per_append: Vec<String> = counted
