@@ -21,7 +21,6 @@ use journal_core::Event;
 use super::Inner;
 use crate::apply::apply_io;
 use crate::image::ImageError;
-use crate::AppendFuture;
 
 /// What the applier does for one journaled request.
 #[derive(Debug)]
@@ -48,8 +47,8 @@ pub(crate) enum ApplyKind {
 pub(crate) struct ApplyItem {
     /// Journal-order sequence number of the request.
     pub(crate) seq: u64,
-    /// The future of the request's last entry (complete = all its entries durable).
-    pub(crate) last: AppendFuture,
+    /// The entry tid of the request's last entry (durable = all its entries durable).
+    pub(crate) last_tid: u64,
     /// Commit tids of all its entries.
     pub(crate) commit_tids: CommitTids,
     /// What to do.
@@ -188,7 +187,7 @@ pub(crate) fn run(inner: &Inner, rx: &Receiver<ApplyItem>) {
 /// Applies one item; what to publish goes into `done`.
 fn apply(inner: &Inner, item: ApplyItem, done: &mut Unpublished) {
     let seq = item.seq;
-    if item.last.wait().is_err() {
+    if inner.recorder.wait_entry(item.last_tid).is_err() {
         // Never durable, never acknowledged: drop it.
         if let ApplyKind::CompareAndWrite { reply, .. } = &item.kind {
             let _ = reply.send(Err(ImageError::InvalidArgument(

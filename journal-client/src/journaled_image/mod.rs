@@ -7,8 +7,8 @@
 //! 2. Under the submit lock (no I/O): the entries are queued on the [`Recorder`], the request
 //!    gets the next journal-order sequence number, its effect is put in the read overlay, and it
 //!    is sent to the applier's bounded channel — so channel order is journal order.
-//! 3. The caller waits for its last entry's [`crate::AppendFuture`]: durable and everything
-//!    before it durable. **That is the acknowledgement.**
+//! 3. The caller waits until its last entry is complete (as [`crate::AppendFuture::wait`]):
+//!    durable and everything before it durable. **That is the acknowledgement.**
 //! 4. The applier thread applies the request to the image in journal order, then marks its
 //!    entries committed (a failed data write leaves them uncommitted and stops the applier).
 //! 5. The commit thread writes the image client's position every `commit_age` (after an image
@@ -38,7 +38,6 @@ use journal_core::{Event, EventEntry, Layout};
 use object_store_trait::ObjectStore;
 use parking_lot::{Condvar, Mutex};
 
-use crate::append_future::AppendFuture;
 use crate::error::{JournalClientError, RecorderError, Result};
 use crate::image::{check_range, BlockImage, ImageError};
 use crate::prepared_entry::PreparedEntry;
@@ -278,14 +277,15 @@ impl JournaledImage {
             .max_payload(self.inner.settings.max_payload_bytes)
     }
 
-    /// Journals `events` as one request; returns its last entry's future.
+    /// Journals `events` as one request; returns its last entry's tid (wait for it with
+    /// [`Recorder::wait_entry`]).
     fn submit(
         &self,
         range: Option<(u64, u64)>,
         events: Events,
         pending: Option<PendingIo>,
         kind: impl FnOnce(Events) -> ApplyKind,
-    ) -> Result<AppendFuture> {
+    ) -> Result<u64> {
         self.check_io()?;
         let now = UTime::now();
         let frame = |e: &Event| {
@@ -315,9 +315,9 @@ impl JournaledImage {
         let mut commit_tids = CommitTids::default();
         let mut last = None;
         for p in payloads {
-            let f = inner.recorder.append_prepared(p)?;
-            commit_tids.push(f.commit_tid());
-            last = Some(f);
+            let (tid, _, commit_tid) = inner.recorder.append_entry(p)?;
+            commit_tids.push(commit_tid);
+            last = Some(tid);
         }
         let last = last.ok_or_else(|| {
             JournalClientError::Image(ImageError::InvalidArgument("empty request".into()))
@@ -329,7 +329,7 @@ impl JournaledImage {
         }
         let item = ApplyItem {
             seq,
-            last: last.clone(),
+            last_tid: last,
             commit_tids,
             kind: kind(events),
         };
@@ -376,7 +376,7 @@ impl JournaledImage {
         let len = data.len() as u64;
         let pending = PendingIo::Write { offset, data };
         let f = self.submit(Some((offset, len)), events, Some(pending), ApplyKind::Io)?;
-        Ok(f.wait()?)
+        Ok(self.inner.recorder.wait_entry(f)?)
     }
 
     /// Discards (zeroes) `len` bytes at `offset`.
@@ -395,7 +395,7 @@ impl JournaledImage {
             Some(PendingIo::Zero { offset, len }),
             ApplyKind::Io,
         )?;
-        Ok(f.wait()?)
+        Ok(self.inner.recorder.wait_entry(f)?)
     }
 
     fn check_fits(&self, extra: usize) -> Result<()> {
@@ -436,7 +436,7 @@ impl JournaledImage {
             Some(pending),
             ApplyKind::Io,
         )?;
-        Ok(f.wait()?)
+        Ok(self.inner.recorder.wait_entry(f)?)
     }
 
     /// Writes `data` at `offset` if the image holds `cmp` there; a mismatch fails with
@@ -468,7 +468,7 @@ impl JournaledImage {
             Some(PendingIo::Conditional { offset, len }),
             kind,
         )?;
-        f.wait()?;
+        self.inner.recorder.wait_entry(f)?;
         match result.recv() {
             Ok(r) => Ok(r?),
             Err(_) => Err(JournalClientError::Stopped("applier stopped".into())),
@@ -483,7 +483,7 @@ impl JournaledImage {
             ApplyKind::Flush
         })?;
         self.inner.recorder.enable_batching();
-        f.wait()?;
+        self.inner.recorder.wait_entry(f)?;
         // Also get the commit position written soon (without waiting for it).
         let _ = self.commit_tx.send(CommitCmd::Kick);
         Ok(())

@@ -46,7 +46,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use bytes::Bytes;
-use journal_core::commit::CommitTracker;
+use journal_core::commit::{CommitTid, CommitTracker};
 use journal_core::layout::data_oid;
 use journal_core::Layout;
 use object_store_trait::{AppendGuard, ObjectStore};
@@ -237,6 +237,22 @@ impl Recorder {
     /// Queues an entry framed around its payload by [`PreparedEntry::encode`] (no copy). Never
     /// blocks on I/O.
     pub fn append_prepared(&self, prepared: PreparedEntry) -> Result<AppendFuture, RecorderError> {
+        let (entry_tid, object_number, commit_tid) = self.append_entry(prepared)?;
+        Ok(AppendFuture {
+            shared: Arc::clone(&self.shared),
+            entry_tid,
+            object_number,
+            commit_tid,
+        })
+    }
+
+    /// [`Recorder::append_prepared`] without the future: the entry tid, its initial object
+    /// number and its commit tid ([`Recorder::wait_entry`] waits for it). Spares the journaled
+    /// image a reference count on the recorder per write, shared with its applier thread.
+    pub(crate) fn append_entry(
+        &self,
+        prepared: PreparedEntry,
+    ) -> Result<(u64, u64, CommitTid), RecorderError> {
         let s = &self.shared;
         let max = s
             .config
@@ -290,12 +306,12 @@ impl Recorder {
                 cv.notify_one();
             }
         }
-        Ok(AppendFuture {
-            shared: Arc::clone(s),
-            entry_tid: tid,
-            object_number,
-            commit_tid,
-        })
+        Ok((tid, object_number, commit_tid))
+    }
+
+    /// [`AppendFuture::wait`] for entry `entry_tid` of this recorder.
+    pub(crate) fn wait_entry(&self, entry_tid: u64) -> Result<(), RecorderError> {
+        self.shared.wait_durable(entry_tid)
     }
 
     /// Sends everything queued now and waits until it is durable.
