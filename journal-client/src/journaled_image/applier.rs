@@ -239,3 +239,29 @@ fn apply(inner: &Inner, item: ApplyItem, done: &mut Unpublished) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(t: &CommitTids) -> Vec<u64> {
+        let mut out = Vec::new();
+        t.for_each(|tid| out.push(tid.0));
+        out
+    }
+
+    #[test]
+    fn commit_tids_keep_every_tid_in_order() {
+        let mut t = CommitTids::default();
+        assert!(collect(&t).is_empty());
+        for tid in [5, 6, 7] {
+            t.push(CommitTid(tid));
+        }
+        assert!(matches!(t, CommitTids::Run { first: 5, len: 3 }));
+        // A gap turns the run into a list with the same tids.
+        t.push(CommitTid(9));
+        t.push(CommitTid(10));
+        assert!(matches!(t, CommitTids::List(_)));
+        assert_eq!(collect(&t), vec![5, 6, 7, 9, 10]);
+    }
+}

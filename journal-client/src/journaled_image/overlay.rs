@@ -215,4 +215,29 @@ mod tests {
         assert!(matches!(o.snapshot(0, 1), Snapshot::WaitFor(4)));
         assert!(matches!(o.snapshot(5, 1), Snapshot::Items(_)));
     }
+
+    /// Oracle: a sorted map. Removals out of order (a stopped applier keeps earlier items) and
+    /// inserts below the last sequence number keep the ring sorted.
+    #[test]
+    fn ring_matches_a_sorted_map() {
+        let mut o = Overlay::default();
+        let mut model = std::collections::BTreeMap::new();
+        let zero = |seq: u64| PendingIo::Zero {
+            offset: seq,
+            len: 1,
+        };
+        for seq in [1, 2, 3, 5, 8, 4, 0, 5] {
+            o.insert(seq, zero(seq));
+            model.insert(seq, zero(seq));
+        }
+        for seq in [3, 0, 7, 8, 1] {
+            o.remove(seq);
+            model.remove(&seq);
+        }
+        let Snapshot::Items(items) = o.snapshot(0, 100) else {
+            panic!()
+        };
+        assert_eq!(items, model.into_values().collect::<Vec<_>>());
+        assert_eq!(o.len(), 3);
+    }
 }
