@@ -60,6 +60,7 @@
 mod checked;
 mod dir;
 mod error;
+mod fnv;
 mod intercept;
 mod mem;
 mod omap;

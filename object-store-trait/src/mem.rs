@@ -199,9 +199,7 @@ impl MemStore {
 
     /// The map holding `oid` (FNV-1a of the name).
     fn shard(&self, oid: &str) -> &Shard {
-        let hash = oid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let hash = crate::fnv::fnv1a(oid.as_bytes());
         // In bounds: the index is a remainder modulo the array's length.
         #[allow(clippy::indexing_slicing)]
         &self.shards[(hash % SHARDS as u64) as usize]

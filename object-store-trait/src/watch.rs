@@ -7,13 +7,15 @@
 //! the waker; [`watch_channel`] makes the pair.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
+
+use crate::fnv::Fnv;
 
 /// A notification delivered to a watcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,30 +173,7 @@ impl Watch {
     }
 }
 
-/// FNV-1a: the registry is looked up on every journal append (to notify live readers), and a
-/// keyed SipHash of the object id cost more than the rest of the notify. Object ids come from
-/// this process's own callers.
-#[derive(Debug, Clone, Copy)]
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
+/// Watchers by object name, hashed with FNV-1a (looked up on every journal append).
 type Watchers = HashMap<String, Vec<(u64, WatchSender)>, BuildHasherDefault<Fnv>>;
 
 /// Per-process watch bookkeeping that a backend embeds.
