@@ -449,7 +449,12 @@ impl Shared {
     /// appends.
     pub(crate) fn wait_durable(&self, tid: u64) -> Result<(), RecorderError> {
         if self.durable.load(Ordering::Acquire) > tid {
-            // Already durable (the applier, mostly): nothing to send or hand off.
+            // Already durable (the applier, mostly): nothing to wait for. Still make sure due
+            // work has a sender, as every thread leaving here does, unless the lock is busy:
+            // its holder is in the recorder and hands off as it leaves.
+            if let Some(st) = self.state.try_lock() {
+                self.hand_off(&st);
+            }
             return Ok(());
         }
         let mut st = self.state.lock();
