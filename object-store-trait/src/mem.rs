@@ -29,6 +29,10 @@ impl Object {
         if self.overwrite_in_place(offset, end, &data) {
             return;
         }
+        if offset == self.size && self.extend_in_place(&data) {
+            self.size = end;
+            return;
+        }
         let mut head = Vec::with_capacity(self.chunks.len() + 3);
         let mut tail = Vec::new();
         let mut pos = 0u64;
@@ -53,6 +57,27 @@ impl Object {
         if self.chunks.len() > MAX_CHUNKS {
             let whole = self.read(0, self.size);
             self.chunks = vec![whole];
+        }
+    }
+
+    /// Appends `data` to the last chunk when nothing else references it (no reader holds a
+    /// slice of it), so that sequential writes growing an object (an image object's first
+    /// fill) cost amortized O(len) instead of a compaction of the whole object every
+    /// [`MAX_CHUNKS`] writes. Returns whether it did.
+    fn extend_in_place(&mut self, data: &Bytes) -> bool {
+        let Some(last) = self.chunks.last_mut() else {
+            return false;
+        };
+        match std::mem::take(last).try_into_mut() {
+            Ok(mut owned) => {
+                owned.extend_from_slice(data);
+                *last = owned.freeze();
+                true
+            }
+            Err(shared) => {
+                *last = shared;
+                false
+            }
         }
     }
 
@@ -380,5 +405,46 @@ mod tests {
         drop(shard);
         assert_eq!(chunks, 1);
         assert_eq!(store.read("o", 0, 1 << 16).unwrap(), Bytes::from(model));
+    }
+
+    /// Oracle: a plain byte vector. Writes at the end of an object extend its last chunk in
+    /// place when nothing else holds it, and never change bytes a reader already holds.
+    #[test]
+    fn appends_in_place_never_touch_bytes_a_reader_holds() {
+        let store = MemStore::new();
+        let mut model: Vec<u8> = Vec::new();
+        for i in 0..300u64 {
+            let len = 1 + (i * 37 % 700) as usize;
+            let data = Bytes::from(vec![(i % 251) as u8 + 1; len]);
+            // Every third write, a reader holds the whole object across the write.
+            let held = (i % 3 == 0).then(|| store.read("o", 0, u64::MAX).unwrap_or_default());
+            let before = model.clone();
+            store
+                .write_at("o", model.len() as u64, data.clone())
+                .unwrap();
+            model.extend_from_slice(&data);
+            if let Some(held) = held {
+                assert_eq!(held, Bytes::from(before), "write {i} changed a held read");
+            }
+            assert_eq!(
+                store.read("o", 0, u64::MAX).unwrap(),
+                Bytes::from(model.clone())
+            );
+            assert_eq!(store.stat("o").unwrap().size, model.len() as u64);
+        }
+        // Nothing held: sequential writes keep growing one chunk.
+        store.write_full("p", Bytes::from(b"x".to_vec())).unwrap();
+        let mut model = b"x".to_vec();
+        for i in 0..500u64 {
+            store
+                .write_at("p", model.len() as u64, Bytes::from(vec![i as u8; 100]))
+                .unwrap();
+            model.extend_from_slice(&[i as u8; 100]);
+        }
+        let shard = store.shard("p").read();
+        let chunks = shard.get("p").unwrap().chunks.len();
+        drop(shard);
+        assert_eq!(chunks, 1);
+        assert_eq!(store.read("p", 0, u64::MAX).unwrap(), Bytes::from(model));
     }
 }
