@@ -257,6 +257,12 @@ impl<T> EventApplier<T> {
         &self.image
     }
 
+    /// IO events submitted to the image but not yet covered by a flush (not yet reported
+    /// applied).
+    pub fn unflushed(&self) -> usize {
+        self.unflushed.len()
+    }
+
     /// Op events waiting for their `OpFinish`.
     pub fn parked_ops(&self) -> usize {
         self.parked.len()

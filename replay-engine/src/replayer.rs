@@ -382,13 +382,16 @@ impl Replayer {
 
     /// Flushes on the interval and writes the commit position on its interval.
     fn periodic(&mut self) -> Result<()> {
-        if self.sink.unflushed() > 0 && self.last_flush.elapsed() >= self.options.flush_interval {
+        // One clock read for the three timers (this runs after every entry).
+        let now = Instant::now();
+        let since = |t: Instant| now.saturating_duration_since(t);
+        if self.sink.unflushed() > 0 && since(self.last_flush) >= self.options.flush_interval {
             self.flush()?;
         }
-        if self.dirty_commit && self.last_commit.elapsed() >= self.options.commit_interval {
+        if self.dirty_commit && since(self.last_commit) >= self.options.commit_interval {
             self.write_commit()?;
         }
-        if self.last_behind_check.elapsed() >= self.check_every() {
+        if since(self.last_behind_check) >= self.check_every() {
             self.last_behind_check = Instant::now();
             if let Some(behind) = self.entries_behind() {
                 self.status.lock().entries_behind = behind;
@@ -425,7 +428,7 @@ impl Replayer {
         let token = self.tracker.allocate(re.object_number, tag_tid, entry_tid);
         let bytes = re.entry.data.len() as u64;
         let is_flush = matches!(event.event, Event::AioFlush);
-        self.update_lag(&event);
+        let lag = lag_of(&event);
         let done = self.sink.apply(event.event.clone(), token)?;
         self.mark_committed(done)?;
         if let Some(hook) = &self.options.on_applied {
@@ -433,7 +436,13 @@ impl Replayer {
         }
         self.meter.record(1, bytes);
         self.last_entry = Some((tag_tid, entry_tid));
-        self.status.lock().entries_applied += 1;
+        // One lock per entry for both fields.
+        let mut st = self.status.lock();
+        if let Some(lag) = lag {
+            st.seconds_behind = lag;
+        }
+        st.entries_applied += 1;
+        drop(st);
         if is_flush || self.sink.unflushed() >= self.options.flush_every_entries {
             self.flush()?;
         }
@@ -486,15 +495,6 @@ impl Replayer {
         let due = event.timestamp.as_duration() + self.options.replay_delay;
         let now = wall_clock();
         (now < due).then(|| Instant::now() + (due - now))
-    }
-
-    fn update_lag(&mut self, event: &EventEntry) {
-        let mut st = self.status.lock();
-        if !event.timestamp.is_zero() {
-            st.seconds_behind = wall_clock()
-                .saturating_sub(event.timestamp.as_duration())
-                .as_secs_f64();
-        }
     }
 
     /// Entry-tid distance to the primary image client's newest committed entry (same tag), or
@@ -575,6 +575,15 @@ impl Replayer {
     pub fn notified_wakes(&self) -> u64 {
         self.live.notified_wakes()
     }
+}
+
+/// Seconds from `event`'s timestamp to now, if it has one.
+fn lag_of(event: &EventEntry) -> Option<f64> {
+    (!event.timestamp.is_zero()).then(|| {
+        wall_clock()
+            .saturating_sub(event.timestamp.as_duration())
+            .as_secs_f64()
+    })
 }
 
 fn wall_clock() -> Duration {

@@ -83,6 +83,8 @@ impl ImageStatus {
 pub struct RateMeter {
     window: Duration,
     samples: VecDeque<(Instant, u64, u64)>,
+    /// Sums of the samples' entries and bytes (kept with them, so rates are O(1)).
+    totals: (u64, u64),
 }
 
 impl Default for RateMeter {
@@ -97,12 +99,15 @@ impl RateMeter {
         RateMeter {
             window,
             samples: VecDeque::new(),
+            totals: (0, 0),
         }
     }
 
     /// Records `entries` entries carrying `bytes` payload bytes, applied now.
     pub fn record(&mut self, entries: u64, bytes: u64) {
         let now = Instant::now();
+        self.totals.0 += entries;
+        self.totals.1 += bytes;
         match self.samples.back_mut() {
             Some((t, e, b)) if now.duration_since(*t) < Duration::from_millis(100) => {
                 *e += entries;
@@ -114,9 +119,11 @@ impl RateMeter {
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some((t, _, _)) = self.samples.front() {
-            if now.duration_since(*t) > self.window {
+        while let Some(&(t, e, b)) = self.samples.front() {
+            if now.duration_since(t) > self.window {
                 self.samples.pop_front();
+                self.totals.0 -= e;
+                self.totals.1 -= b;
             } else {
                 break;
             }
@@ -131,10 +138,7 @@ impl RateMeter {
             return (0.0, 0.0);
         };
         let span = now.duration_since(*first).as_secs_f64().max(1.0);
-        let (e, b) = self
-            .samples
-            .iter()
-            .fold((0u64, 0u64), |(e, b), s| (e + s.1, b + s.2));
+        let (e, b) = self.totals;
         (e as f64 / span, b as f64 / span)
     }
 }
