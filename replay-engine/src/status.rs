@@ -158,4 +158,17 @@ mod tests {
         assert!(b > 0.0 && b <= 1500.0);
         assert_eq!(ImageState::SplitBrain.to_string(), "split-brain");
     }
+
+    /// Expired samples leave the running totals: after the window only newer records count.
+    #[test]
+    fn meter_totals_drop_expired_samples() {
+        let mut m = RateMeter::new(Duration::from_millis(1));
+        m.record(10, 1000);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(m.rates(), (0.0, 0.0));
+        m.record(3, 30);
+        let (e, b) = m.rates();
+        assert!(e > 0.0 && e <= 3.0, "{e}");
+        assert!(b > 0.0 && b <= 30.0, "{b}");
+    }
 }
