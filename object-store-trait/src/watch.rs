@@ -161,11 +161,16 @@ impl Watch {
         self.rx.try_iter().count()
     }
 
-    /// Installs `waker` and arms the watch: the next notification runs it once. Returns
-    /// whether notifications are already pending (they ran no waker).
+    /// Installs `waker` and arms the watch: the next notification runs it once. Notifications
+    /// already pending (they rang no waker) run it at once, so none waits unseen. Returns
+    /// whether there were any.
     pub fn set_waker(&self, waker: Waker) -> bool {
-        *self.bell.waker.lock() = Some(waker);
-        self.arm()
+        *self.bell.waker.lock() = Some(waker.clone());
+        let pending = self.arm();
+        if pending {
+            waker.wake();
+        }
+        pending
     }
 
     /// Arms the watch again after its waker ran: the next notification runs it once more.

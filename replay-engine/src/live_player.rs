@@ -308,12 +308,8 @@ impl LivePlayer {
     /// that serve many players from one thread without scanning their channels (the agent's
     /// replay threads). A notification already pending runs it at once.
     pub fn set_waker(&mut self, waker: Waker) {
-        let mut pending = false;
         for w in self.watches() {
-            pending |= w.set_waker(waker.clone());
-        }
-        if pending {
-            waker.wake();
+            w.set_waker(waker.clone());
         }
         self.waker = Some(waker);
     }
@@ -377,17 +373,13 @@ impl LivePlayer {
         }
         let store = Arc::clone(self.header.store());
         let mut watches = Vec::new();
-        let mut pending = false;
         for n in self.info.layout.objects_in_set(set) {
             let oid = data_oid(self.info.pool_id_for_names, &self.info.journal_id, n);
             let watch = store.watch(&oid)?;
             if let Some(waker) = &self.waker {
-                pending |= watch.set_waker(waker.clone());
+                watch.set_waker(waker.clone());
             }
             watches.push(watch);
-        }
-        if let (true, Some(waker)) = (pending, &self.waker) {
-            waker.wake();
         }
         self.data_watches = watches;
         self.watched_set = Some(set);

@@ -222,18 +222,18 @@ impl ReplayThread {
         loop {
             let first = self.wait(inbox);
             let mut check_stops = false;
-            let mut rings = 0usize;
+            let mut rung = false;
             for msg in first.into_iter().chain(inbox.try_iter()) {
                 match msg {
                     Inbox::Task(task) => self.add(*task),
                     Inbox::Wake => check_stops = true,
                     Inbox::Ring(token) => {
-                        rings += 1;
+                        rung = true;
                         self.ready.push(token);
                     }
                 }
             }
-            if rings > 0 {
+            if rung {
                 self.note_ring_wake();
             }
             if stop.load(Ordering::Relaxed) {
@@ -346,6 +346,7 @@ impl ReplayThread {
             match slot.task.phase {
                 Phase::Replay(_) => {
                     slot.task.arm_wakers();
+                    // When replay ended, the instant of the next bootstrap.
                     slot.due = slot.task.step();
                 }
                 Phase::Bootstrap(at) if at <= now => {
@@ -355,9 +356,6 @@ impl ReplayThread {
                     continue;
                 }
                 Phase::Bootstrap(at) => slot.due = at,
-            }
-            if let Phase::Bootstrap(at) = slot.task.phase {
-                slot.due = at; // replay ended: bootstrap again, now or after the retry interval
             }
             if slot.due <= Instant::now() {
                 self.ready.push(token);

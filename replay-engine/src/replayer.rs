@@ -327,9 +327,7 @@ impl Replayer {
     /// [`LivePlayer::set_waker`].
     pub fn set_waker(&mut self, waker: object_store_trait::Waker) {
         if let Some(w) = &self.local_watch {
-            if w.set_waker(waker.clone()) {
-                waker.wake();
-            }
+            w.set_waker(waker.clone());
         }
         self.live.set_waker(waker);
     }

@@ -359,7 +359,8 @@ pub fn watch_notify(factory: Factory<'_>) {
 /// Wakers: a notification to an armed watch runs its waker once, on the notifier's thread
 /// before `notify` returns (RADOS: the notifier returns once watchers acknowledged); later
 /// notifications run no waker until the watch is armed again, and `arm` reports what is
-/// pending. A watch whose waker is gone (dropped watch) is not woken.
+/// pending. A watch whose waker is gone (dropped watch) is not woken; a waker installed over a
+/// pending notification runs at once.
 pub fn watch_wakers(factory: Factory<'_>) {
     let store = factory();
     let timeout = Duration::from_secs(10);
@@ -400,4 +401,13 @@ pub fn watch_wakers(factory: Factory<'_>) {
     drop(a);
     assert_eq!(store.notify("a", Bytes::new()).unwrap(), 1);
     assert!(rings.try_recv().is_err(), "a dropped watch rang");
+
+    // A waker installed over a notification already pending runs at once.
+    let c = store.watch("c").unwrap();
+    assert_eq!(store.notify("c", b(b"early")).unwrap(), 1);
+    c.receiver().recv_timeout(timeout).unwrap();
+    assert_eq!(store.notify("c", b(b"queued")).unwrap(), 1);
+    assert!(c.set_waker(waker("c")), "a notification is pending");
+    assert_eq!(rings.recv_timeout(timeout).unwrap(), "c");
+    assert_eq!(c.drain(), 1);
 }
