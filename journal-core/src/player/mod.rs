@@ -86,7 +86,7 @@ mod error;
 mod object_player;
 mod playback;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use object_store_trait::ObjectStore;
@@ -199,8 +199,10 @@ pub struct Player {
     active_tag: Option<u64>,
     /// Highest tag whose leftovers were discarded.
     prune_tag: Option<u64>,
-    /// Per tag, one more than the highest entry tid seen (delivered or skipped).
-    next_entry_tid: HashMap<u64, u64>,
+    /// Per tag, one more than the highest entry tid seen (delivered or skipped). A journal
+    /// has few tags: a B-tree of one node, no hashing per entry, and no hash flooding from
+    /// tag tids read off the store.
+    next_entry_tid: BTreeMap<u64, u64>,
     last_delivered: Option<(u64, u64)>,
     /// Live mode: the driver saw a newer tag; finish the active tag if its offset stays empty.
     newer_tag_exists: bool,
@@ -247,7 +249,7 @@ impl Player {
             offset: 0,
             active_tag: commit_position.map(|p| p.tag_tid),
             prune_tag: None,
-            next_entry_tid: HashMap::new(),
+            next_entry_tid: BTreeMap::new(),
             last_delivered: None,
             newer_tag_exists: false,
             reread_pending: false,

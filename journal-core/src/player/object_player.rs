@@ -6,7 +6,7 @@
 //! calls [`ObjectPlayer::fetch`] only for the object at the head of a splay offset whose queue is
 //! empty, which is what bounds the memory held.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 use object_store_trait::{ObjectStore, StoreError};
@@ -30,10 +30,15 @@ pub(crate) struct ObjectPlayer {
     entries: VecDeque<Entry>,
     /// Sequence number of the front of `entries` (= entries taken so far).
     popped: u64,
-    /// Sequence number each queued (tag tid, entry tid) was queued under.
-    keys: HashMap<(u64, u64), u64>,
+    /// Sequence number each queued (tag tid, entry tid) was queued under, built only when an
+    /// entry may repeat a queued one (see [`ObjectPlayer::push`]) and kept until the queue
+    /// is empty.
+    keys: Option<HashMap<(u64, u64), u64>>,
+    /// Per tag, the highest entry tid queued from this object (a bound: it stays when the
+    /// entry is taken).
+    queued_max: BTreeMap<u64, u64>,
     /// Per tag, the highest entry tid taken from this object.
-    taken_max: HashMap<u64, u64>,
+    taken_max: BTreeMap<u64, u64>,
     /// Framed bytes of the queued entries plus the tail.
     buffered: u64,
     /// The last read reached the end of the object (or the object was missing) and no re-read
@@ -57,8 +62,9 @@ impl ObjectPlayer {
             tail: Bytes::new(),
             entries: VecDeque::new(),
             popped: 0,
-            keys: HashMap::new(),
-            taken_max: HashMap::new(),
+            keys: None,
+            queued_max: BTreeMap::new(),
+            taken_max: BTreeMap::new(),
             buffered: 0,
             caught_up: false,
             refetch_required: false,
@@ -87,7 +93,11 @@ impl ObjectPlayer {
     pub(crate) fn pop_front(&mut self) -> Option<Entry> {
         let entry = self.entries.pop_front()?;
         self.popped += 1;
-        self.keys.remove(&(entry.tag_tid, entry.entry_tid));
+        if self.entries.is_empty() {
+            self.keys = None;
+        } else if let Some(keys) = &mut self.keys {
+            keys.remove(&(entry.tag_tid, entry.entry_tid));
+        }
         let max = self
             .taken_max
             .entry(entry.tag_tid)
@@ -205,23 +215,43 @@ impl ObjectPlayer {
     /// later copy wins, Ceph's rule). An entry whose tid is not above every entry of its tag
     /// already taken from this object is a copy of a delivered one (entries of a tag are
     /// appended to an object in tid order) and is dropped; this keeps the bookkeeping to the
-    /// queued entries plus one number per tag.
+    /// queued entries plus two numbers per tag.
+    ///
+    /// An entry above every tid of its tag queued so far cannot repeat a queued one: that is
+    /// every entry of a well-formed object, and it costs two lookups in maps of one node per
+    /// tag. Only an entry at or below that bound needs the index of queued keys, which is then
+    /// built from the queue once and kept up to date until the queue is empty (so each queued
+    /// entry is indexed at most once however the copies come).
     fn push(&mut self, entry: Entry) {
         let key = (entry.tag_tid, entry.entry_tid);
         let size = entry.encoded_len() as u64;
-        if let Some(&seq) = self.keys.get(&key) {
-            let slot = seq
-                .checked_sub(self.popped)
-                .and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| self.entries.get_mut(i));
-            if let Some(slot) = slot {
-                self.buffered = self
-                    .buffered
-                    .saturating_sub(slot.encoded_len() as u64)
-                    .saturating_add(size);
-                *slot = entry;
+        let fresh = self
+            .queued_max
+            .get(&entry.tag_tid)
+            .is_none_or(|&max| entry.entry_tid > max);
+        if !fresh {
+            let popped = self.popped;
+            let entries = &self.entries;
+            let keys = self.keys.get_or_insert_with(|| {
+                (popped..)
+                    .zip(entries.iter())
+                    .map(|(seq, e)| ((e.tag_tid, e.entry_tid), seq))
+                    .collect()
+            });
+            if let Some(&seq) = keys.get(&key) {
+                let slot = seq
+                    .checked_sub(self.popped)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| self.entries.get_mut(i));
+                if let Some(slot) = slot {
+                    self.buffered = self
+                        .buffered
+                        .saturating_sub(slot.encoded_len() as u64)
+                        .saturating_add(size);
+                    *slot = entry;
+                }
+                return;
             }
-            return;
         }
         if self
             .taken_max
@@ -231,7 +261,14 @@ impl ObjectPlayer {
             return;
         }
         let seq = self.popped.saturating_add(self.entries.len() as u64);
-        self.keys.insert(key, seq);
+        if let Some(keys) = &mut self.keys {
+            keys.insert(key, seq);
+        }
+        let max = self
+            .queued_max
+            .entry(entry.tag_tid)
+            .or_insert(entry.entry_tid);
+        *max = (*max).max(entry.entry_tid);
         self.entries.push_back(entry);
         self.buffered = self.buffered.saturating_add(size);
     }
@@ -358,5 +395,66 @@ mod tests {
         p.mark_reread();
         assert!(p.caught_up());
         assert_eq!(p.fetch(&store, 1 << 20, 1 << 30).unwrap(), 0);
+    }
+
+    /// The queue against a plain model of its rules (a vector searched linearly): a key
+    /// already queued is replaced in place, a tid at or below the highest taken of its tag is
+    /// dropped, anything else is appended; whatever order and copies the entries come in.
+    mod model {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Push(u64, u64, u8),
+            Pop,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (0..3u64, 0..12u64, any::<u8>()).prop_map(|(t, e, b)| Op::Push(t, e, b)),
+                2 => Just(Op::Pop),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn queue_follows_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+                let mut p = ObjectPlayer::new(0, "o".into());
+                let mut queue: Vec<Entry> = Vec::new();
+                let mut taken: Vec<(u64, u64)> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Push(tag, tid, b) => {
+                            let e = Entry::new(tag, tid, Bytes::from(vec![b; 1 + usize::from(b % 5)]));
+                            p.push(e.clone());
+                            if let Some(q) = queue
+                                .iter_mut()
+                                .find(|q| (q.tag_tid, q.entry_tid) == (tag, tid))
+                            {
+                                *q = e;
+                            } else if !taken.iter().any(|&(t, max)| t == tag && tid <= max) {
+                                queue.push(e);
+                            }
+                        }
+                        Op::Pop => {
+                            let want = (!queue.is_empty()).then(|| queue.remove(0));
+                            if let Some(w) = &want {
+                                match taken.iter_mut().find(|(t, _)| *t == w.tag_tid) {
+                                    Some((_, max)) => *max = (*max).max(w.entry_tid),
+                                    None => taken.push((w.tag_tid, w.entry_tid)),
+                                }
+                            }
+                            prop_assert_eq!(p.pop_front(), want);
+                        }
+                    }
+                    let bytes: u64 = queue.iter().map(|e| e.encoded_len() as u64).sum();
+                    prop_assert_eq!(p.buffered_bytes(), bytes);
+                }
+            }
+        }
     }
 }
