@@ -57,6 +57,7 @@ pub mod entry;
 mod error;
 pub mod event;
 pub mod header;
+mod key_index;
 pub mod layout;
 pub mod player;
 pub mod snap_namespace;

@@ -165,3 +165,34 @@ fn duplicate_keys_later_copy_wins_in_place() {
     assert_eq!(scan.consumed, obj.len() as u64);
     let _ = ENTRY_OVERHEAD;
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Copies in any order against a model (a vector searched linearly): a key already found
+    /// is replaced in place by the later copy, at the later copy's offset.
+    #[test]
+    fn copies_in_any_order_follow_the_model(
+        keys in proptest::collection::vec((0..3u64, 0..10u64, 1..40usize), 1..60)
+    ) {
+        let entries: Vec<Entry> = keys.iter().map(|&(t, e, l)| entry(t, e, l)).collect();
+        let encoded: Vec<Bytes> = entries.iter().map(Entry::to_bytes).collect();
+        let parts: Vec<&[u8]> = encoded.iter().map(|b| &b[..]).collect();
+        let scan = scan_object(&object(&parts), 0);
+        let mut model: Vec<(u64, Entry)> = Vec::new();
+        let mut offset = 0u64;
+        for (e, b) in entries.iter().zip(&encoded) {
+            match model
+                .iter_mut()
+                .find(|(_, m)| (m.tag_tid, m.entry_tid) == (e.tag_tid, e.entry_tid))
+            {
+                Some(slot) => *slot = (offset, e.clone()),
+                None => model.push((offset, e.clone())),
+            }
+            offset += b.len() as u64;
+        }
+        let got: Vec<(u64, Entry)> = scan.entries.iter().map(|s| (s.offset, s.entry.clone())).collect();
+        proptest::prop_assert_eq!(got, model);
+        proptest::prop_assert!(scan.is_clean());
+    }
+}

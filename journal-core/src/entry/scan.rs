@@ -1,11 +1,11 @@
 //! The reader's scan of a data object (Ceph's `ObjectPlayer` rules).
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use bytes::Bytes;
 
 use super::{Entry, EntryError, ENTRY_HEADER_LEN, PREAMBLE_BYTES};
+use crate::key_index::KeyIndex;
 
 /// Alignment the OSD pads appends to, and the granularity of the padding check.
 const PAD_ALIGN: u64 = 8;
@@ -86,7 +86,8 @@ pub fn scan_object(data: &Bytes, base_offset: u64) -> ObjectScan {
     let len = data.len();
     let abs = |p: usize| base_offset.saturating_add(p as u64);
     let mut scan = ObjectScan::default();
-    let mut slots: HashMap<(u64, u64), usize> = HashMap::new();
+    // Where each key's entry is in `scan.entries` (a later copy replaces it there).
+    let mut slots = KeyIndex::default();
     let mut pos = 0usize;
     while pos < len {
         if len - pos < ENTRY_HEADER_LEN {
@@ -100,10 +101,19 @@ pub fn scan_object(data: &Bytes, base_offset: u64) -> ObjectScan {
                     entry,
                 };
                 let key = (scanned.entry.tag_tid, scanned.entry.entry_tid);
-                match slots.get(&key).and_then(|&i| scan.entries.get_mut(i)) {
+                let entries = &scan.entries;
+                let at = slots.find(key, || {
+                    (0u64..)
+                        .zip(entries.iter())
+                        .map(|(i, s)| ((s.entry.tag_tid, s.entry.entry_tid), i))
+                });
+                match at
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| scan.entries.get_mut(i))
+                {
                     Some(slot) => *slot = scanned,
                     None => {
-                        slots.insert(key, scan.entries.len());
+                        slots.insert(key, scan.entries.len() as u64);
                         scan.entries.push(scanned);
                     }
                 }

@@ -6,12 +6,13 @@
 //! calls [`ObjectPlayer::fetch`] only for the object at the head of a splay offset whose queue is
 //! empty, which is what bounds the memory held.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 use object_store_trait::{ObjectStore, StoreError};
 
 use crate::entry::{scan_object, Entry, ENTRY_DATA_OFFSET, ENTRY_OVERHEAD, PREAMBLE_BYTES};
+use crate::key_index::KeyIndex;
 
 /// Smallest read the player issues (it also reads at least what an incomplete entry needs).
 pub(crate) const MIN_FETCH_BYTES: u64 = 4096;
@@ -30,13 +31,8 @@ pub(crate) struct ObjectPlayer {
     entries: VecDeque<Entry>,
     /// Sequence number of the front of `entries` (= entries taken so far).
     popped: u64,
-    /// Sequence number each queued (tag tid, entry tid) was queued under, built only when an
-    /// entry may repeat a queued one (see [`ObjectPlayer::push`]) and kept until the queue
-    /// is empty.
-    keys: Option<HashMap<(u64, u64), u64>>,
-    /// Per tag, the highest entry tid queued from this object (a bound: it stays when the
-    /// entry is taken).
-    queued_max: BTreeMap<u64, u64>,
+    /// Sequence number each queued (tag tid, entry tid) was queued under.
+    keys: KeyIndex,
     /// Per tag, the highest entry tid taken from this object.
     taken_max: BTreeMap<u64, u64>,
     /// Framed bytes of the queued entries plus the tail.
@@ -62,8 +58,7 @@ impl ObjectPlayer {
             tail: Bytes::new(),
             entries: VecDeque::new(),
             popped: 0,
-            keys: None,
-            queued_max: BTreeMap::new(),
+            keys: KeyIndex::default(),
             taken_max: BTreeMap::new(),
             buffered: 0,
             caught_up: false,
@@ -94,9 +89,9 @@ impl ObjectPlayer {
         let entry = self.entries.pop_front()?;
         self.popped += 1;
         if self.entries.is_empty() {
-            self.keys = None;
-        } else if let Some(keys) = &mut self.keys {
-            keys.remove(&(entry.tag_tid, entry.entry_tid));
+            self.keys.drop_index();
+        } else {
+            self.keys.remove((entry.tag_tid, entry.entry_tid));
         }
         let max = self
             .taken_max
@@ -212,46 +207,32 @@ impl ObjectPlayer {
     }
 
     /// Queues a decoded entry. A (tag, entry) pair already queued is replaced in place (the
-    /// later copy wins, Ceph's rule). An entry whose tid is not above every entry of its tag
-    /// already taken from this object is a copy of a delivered one (entries of a tag are
-    /// appended to an object in tid order) and is dropped; this keeps the bookkeeping to the
-    /// queued entries plus two numbers per tag.
-    ///
-    /// An entry above every tid of its tag queued so far cannot repeat a queued one: that is
-    /// every entry of a well-formed object, and it costs two lookups in maps of one node per
-    /// tag. Only an entry at or below that bound needs the index of queued keys, which is then
-    /// built from the queue once and kept up to date until the queue is empty (so each queued
-    /// entry is indexed at most once however the copies come).
+    /// later copy wins, Ceph's rule; found with a [`KeyIndex`]). An entry whose tid is not
+    /// above every entry of its tag already taken from this object is a copy of a delivered
+    /// one (entries of a tag are appended to an object in tid order) and is dropped; this
+    /// keeps the bookkeeping to the queued entries plus two numbers per tag.
     fn push(&mut self, entry: Entry) {
         let key = (entry.tag_tid, entry.entry_tid);
         let size = entry.encoded_len() as u64;
-        let fresh = self
-            .queued_max
-            .get(&entry.tag_tid)
-            .is_none_or(|&max| entry.entry_tid > max);
-        if !fresh {
-            let popped = self.popped;
-            let entries = &self.entries;
-            let keys = self.keys.get_or_insert_with(|| {
-                (popped..)
-                    .zip(entries.iter())
-                    .map(|(seq, e)| ((e.tag_tid, e.entry_tid), seq))
-                    .collect()
-            });
-            if let Some(&seq) = keys.get(&key) {
-                let slot = seq
-                    .checked_sub(self.popped)
-                    .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| self.entries.get_mut(i));
-                if let Some(slot) = slot {
-                    self.buffered = self
-                        .buffered
-                        .saturating_sub(slot.encoded_len() as u64)
-                        .saturating_add(size);
-                    *slot = entry;
-                }
-                return;
+        let (popped, entries) = (self.popped, &self.entries);
+        let queued = self.keys.find(key, || {
+            (popped..)
+                .zip(entries.iter().map(|e| (e.tag_tid, e.entry_tid)))
+                .map(|(s, k)| (k, s))
+        });
+        if let Some(seq) = queued {
+            let slot = seq
+                .checked_sub(self.popped)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.entries.get_mut(i));
+            if let Some(slot) = slot {
+                self.buffered = self
+                    .buffered
+                    .saturating_sub(slot.encoded_len() as u64)
+                    .saturating_add(size);
+                *slot = entry;
             }
+            return;
         }
         if self
             .taken_max
@@ -261,14 +242,7 @@ impl ObjectPlayer {
             return;
         }
         let seq = self.popped.saturating_add(self.entries.len() as u64);
-        if let Some(keys) = &mut self.keys {
-            keys.insert(key, seq);
-        }
-        let max = self
-            .queued_max
-            .entry(entry.tag_tid)
-            .or_insert(entry.entry_tid);
-        *max = (*max).max(entry.entry_tid);
+        self.keys.insert(key, seq);
         self.entries.push_back(entry);
         self.buffered = self.buffered.saturating_add(size);
     }
