@@ -198,8 +198,7 @@ fn pair(backend: Backend, options: &DirStoreOptions) -> Pair {
 }
 
 /// Default agent options except a 20 ms image scan (faster start); `RBDJ_IDLE_POLL_MAX_MS`
-/// overrides the live player's `idle_poll_age_max` (10 turns its idle backoff off), and
-/// `RBDJ_APPLY_THREADS` the agent's apply threads (0: apply on the replay threads).
+/// overrides the live player's `idle_poll_age_max` (10 turns its idle backoff off).
 fn agent_options() -> AgentOptions {
     let mut o = AgentOptions {
         scan_interval: Duration::from_millis(20),
@@ -208,12 +207,6 @@ fn agent_options() -> AgentOptions {
         agent_id: Some("bench-agent".into()),
         ..AgentOptions::default()
     };
-    if let Some(n) = std::env::var("RBDJ_APPLY_THREADS")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-    {
-        o.apply_threads = n;
-    }
     if let Some(ms) = std::env::var("RBDJ_IDLE_POLL_MAX_MS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())

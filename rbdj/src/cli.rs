@@ -90,10 +90,6 @@ pub struct DemoArgs {
     /// Image size in MiB.
     #[arg(long, default_value_t = 64)]
     pub size_mib: u64,
-    /// The mirror agent's apply threads (0: the replay threads apply the events themselves);
-    /// the agent's default when absent.
-    #[arg(long)]
-    pub apply_threads: Option<usize>,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,

@@ -122,19 +122,12 @@ struct Workload {
     stop: AtomicBool,
 }
 
-fn agent_options(
-    args: &DemoArgs,
-    lags: Arc<Mutex<Vec<f64>>>,
-    applied: Arc<AtomicU64>,
-) -> AgentOptions {
+fn agent_options(lags: Arc<Mutex<Vec<f64>>>, applied: Arc<AtomicU64>) -> AgentOptions {
     let mut options = AgentOptions {
         scan_interval: Duration::from_millis(50),
         retry_interval: Duration::from_millis(50),
         ..AgentOptions::default()
     };
-    if let Some(n) = args.apply_threads {
-        options.apply_threads = n;
-    }
     options.replayer.flush_interval = Duration::from_millis(20);
     options.replayer.commit_interval = Duration::from_millis(50);
     // ObjectImage writes in place, so the replica needs no write-back cache.
@@ -265,7 +258,7 @@ fn run_demo(args: &DemoArgs) -> CliResult<DemoReport> {
     let agent = MirrorAgent::start(
         replica.clone(),
         primary.clone(),
-        agent_options(args, Arc::clone(&lags), Arc::clone(&applied)),
+        agent_options(Arc::clone(&lags), Arc::clone(&applied)),
     )?;
 
     let settings = JournalSettings {

@@ -59,11 +59,6 @@ pub struct AgentOptions {
     /// images in turns of at most 64 entries. Default: the number of cores, at least 2 and at
     /// most 8 (replay is store I/O and CPU; more threads than cores only add switches).
     pub replay_threads: usize,
-    /// Threads that write replayed events to the replicas ([`crate::apply_pool`]): a replay
-    /// thread reads, checks and decodes an image's entries, and hands the events in batches
-    /// to an apply thread, so one image's replay runs on two cores, as its primary's writes
-    /// do. 0 applies on the replay threads. Default: as many as replay threads.
-    pub apply_threads: usize,
     /// Threads that bootstrap images (replica creation, image sync, resync): at most this many
     /// image syncs run at once, as Ceph's `rbd_mirror_concurrent_image_syncs` (default 5). A
     /// sync that blocks holds one; images already replaying are not held up. Default 5.
@@ -82,16 +77,14 @@ pub struct AgentOptions {
 
 impl Default for AgentOptions {
     fn default() -> Self {
-        let replay_threads = std::thread::available_parallelism()
-            .map_or(2, std::num::NonZeroUsize::get)
-            .clamp(2, 8);
         AgentOptions {
             replayer: ReplayerOptions::default(),
             bootstrap: BootstrapOptions::default(),
             scan_interval: Duration::from_millis(500),
             retry_interval: Duration::from_millis(200),
-            replay_threads,
-            apply_threads: replay_threads,
+            replay_threads: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get)
+                .clamp(2, 8),
             bootstrap_threads: 5,
             leader_lease: Duration::from_secs(10),
             agent_id: None,
@@ -161,7 +154,6 @@ impl MirrorAgent {
         );
         let pool = Arc::new(ReplayPool::start(
             options.replay_threads,
-            options.apply_threads,
             options.bootstrap_threads,
             &stop,
         )?);
@@ -421,7 +413,6 @@ impl AgentCtx {
                 Arc::clone(&status),
                 home,
                 load,
-                self.pool.apply_thread(home),
             );
             self.workers.lock().insert(
                 global_id,

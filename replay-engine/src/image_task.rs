@@ -21,8 +21,7 @@ use journal_client::image::{BlockImage, RBD_OBJECT_ORDER};
 use parking_lot::Mutex;
 
 use crate::agent::AgentOptions;
-use crate::applier::{ApplierSink, EventSink};
-use crate::apply_pool::{ApplyThread, PipelinedSink};
+use crate::applier::ApplierSink;
 use crate::bootstrap::{self, Bootstrapped, ImageLink};
 use crate::error::Result;
 use crate::replayer::{ReplayEnd, ReplayLink, Replayer, Step, STEP_ENTRIES};
@@ -52,8 +51,6 @@ pub(crate) struct ImageTask {
     pub(crate) home: usize,
     /// Images homed on that thread; this task counts one until dropped.
     home_load: Arc<AtomicUsize>,
-    /// The apply thread the replayer hands its events to (none: it applies them itself).
-    apply: Option<ApplyThread>,
     pub(crate) phase: Phase,
     /// Dropped with the task: disconnects the receiver [`ImageTask::new`] returned.
     _done: Sender<()>,
@@ -61,15 +58,13 @@ pub(crate) struct ImageTask {
 
 impl ImageTask {
     /// A task that bootstraps first, homed on replay thread `home` (whose image count is
-    /// `home_load`), its replayers applying on `apply`. The receiver disconnects when the
-    /// task is dropped (finished).
+    /// `home_load`). The receiver disconnects when the task is dropped (finished).
     pub(crate) fn new(
         link: ImageLink,
         options: Arc<AgentOptions>,
         status: Arc<Mutex<ImageStatus>>,
         home: usize,
         home_load: Arc<AtomicUsize>,
-        apply: Option<ApplyThread>,
     ) -> (ImageTask, Arc<AtomicBool>, Receiver<()>) {
         let (done_tx, done_rx) = crossbeam_channel::bounded(0);
         let stop = Arc::new(AtomicBool::new(false));
@@ -81,7 +76,6 @@ impl ImageTask {
             status,
             home,
             home_load,
-            apply,
             phase: Phase::Bootstrap(Instant::now()),
             _done: done_tx,
         };
@@ -126,10 +120,6 @@ impl ImageTask {
             n => Arc::new(WriteBackImage::new(image, 1 << RBD_OBJECT_ORDER, n)),
         };
         let sink = ApplierSink::new(image, options.replayer.flush_every_entries);
-        let sink: Box<dyn EventSink> = match &self.apply {
-            Some(thread) => Box::new(PipelinedSink::new(sink, thread.clone())),
-            None => Box::new(sink),
-        };
         let replay_link = ReplayLink {
             remote_header: link.remote_header(),
             local_header: link.local.journal_header(&local_id),
@@ -138,7 +128,7 @@ impl ImageTask {
         };
         let replayer = Replayer::new(
             replay_link,
-            sink,
+            Box::new(sink),
             options.replayer.clone(),
             Arc::clone(&self.status),
         )?;

@@ -62,7 +62,6 @@ mod error;
 
 pub mod agent;
 pub mod applier;
-pub mod apply_pool;
 pub mod bootstrap;
 pub mod ids;
 pub mod image_journal;

@@ -19,11 +19,6 @@
 //!   (notifiers then queue without waking it) and steps every image notified meanwhile: under
 //!   load a notification waits up to a millisecond; after a quiet spell, and with fewer images,
 //!   it wakes the thread at once.
-//! * With apply threads ([`crate::apply_pool`]), a replay thread only reads, checks and
-//!   decodes its images' entries and hands the events, a step's worth per batch, to the apply
-//!   thread of the same index, which writes the replicas; results (durable tokens) come back
-//!   through the image's waker like a notification. The apply threads end after the replay
-//!   threads, so an image dropped at shutdown still flushes through its apply thread.
 //! * An image that must bootstrap goes to the bootstrap threads' queue and comes back to its
 //!   home thread to replay. A sync that blocks holds one bootstrap thread: the other images
 //!   keep replaying, and other bootstraps use the remaining bootstrap threads.
@@ -46,7 +41,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use crate::apply_pool::{ApplyPool, ApplyThread};
 use crate::error::{ReplayError, Result};
 use crate::image_task::{ImageTask, Phase};
 
@@ -76,8 +70,6 @@ pub(crate) struct ReplayPool {
     /// Dropped by [`ReplayPool::join`]: the bootstrap threads end once no sender is left.
     bootstrap_tx: Mutex<Option<Sender<ImageTask>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// The replicas' apply threads ([`crate::apply_pool`]), stopped after the replay threads.
-    apply: ApplyPool,
 }
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
@@ -89,11 +81,9 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<(
 
 impl ReplayPool {
     /// Starts `replay_threads` replay threads and `bootstrap_threads` bootstrap threads (at
-    /// least one of each), which end when `stop` is raised, and `apply_threads` apply threads
-    /// (none for 0), which end when the pool is joined.
+    /// least one of each); they end when `stop` is raised.
     pub(crate) fn start(
         replay_threads: usize,
-        apply_threads: usize,
         bootstrap_threads: usize,
         stop: &Arc<AtomicBool>,
     ) -> Result<ReplayPool> {
@@ -103,7 +93,6 @@ impl ReplayPool {
             loads: Vec::new(),
             bootstrap_tx: Mutex::new(Some(bootstrap_tx)),
             threads: Mutex::new(Vec::new()),
-            apply: ApplyPool::start(apply_threads)?,
         };
         if let Err(e) = pool.spawn_threads(replay_threads, bootstrap_threads, &bootstrap_rx, stop) {
             // End the threads already started.
@@ -161,11 +150,6 @@ impl ReplayPool {
         best
     }
 
-    /// The apply thread for an image homed on replay thread `home` (none: apply inline).
-    pub(crate) fn apply_thread(&self, home: usize) -> Option<ApplyThread> {
-        self.apply.thread(home)
-    }
-
     /// Queues a new image for its first bootstrap.
     pub(crate) fn submit(&self, task: ImageTask) {
         let tx = self.bootstrap_tx.lock().clone();
@@ -193,8 +177,6 @@ impl ReplayPool {
         for t in threads {
             let _ = t.join();
         }
-        // The replay threads dropped their images (finishing their replayers) first.
-        self.apply.join();
     }
 }
 

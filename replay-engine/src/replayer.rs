@@ -33,7 +33,7 @@ use journal_core::tag_data::TagData;
 use object_store_trait::Notification;
 use parking_lot::Mutex;
 
-use crate::applier::{AppliedReport, EventSink};
+use crate::applier::EventSink;
 use crate::error::{ReplayError, Result};
 use crate::image_journal;
 use crate::image_sync;
@@ -141,11 +141,6 @@ impl Replayer {
         options: ReplayerOptions,
         status: Arc<Mutex<ImageStatus>>,
     ) -> Result<Replayer> {
-        let mut sink = sink;
-        sink.observe(AppliedReport {
-            status: Some(Arc::clone(&status)),
-            hook: options.on_applied.clone(),
-        });
         let client = link.remote_header.get_client(&link.local_uuid)?;
         let width = link.remote_header.get_immutable_metadata()?.splay_width;
         let live = LivePlayer::new(
@@ -236,17 +231,6 @@ impl Replayer {
     /// few threads (the agent). After [`Step::End`] the caller calls [`Replayer::finish`]; on
     /// an error too, where possible.
     pub fn step(&mut self, stop: &AtomicBool, max_entries: usize) -> Result<Step> {
-        // An asynchronous sink's results first (they may make a commit due), and whatever the
-        // step queued is handed on before it returns.
-        let done = self.sink.collect()?;
-        self.mark_committed(done)?;
-        let step = self.step_entries(stop, max_entries);
-        self.sink.submit()?;
-        self.publish_rates();
-        step
-    }
-
-    fn step_entries(&mut self, stop: &AtomicBool, max_entries: usize) -> Result<Step> {
         if !self.started {
             self.started = true;
             // The local watch exists since `new`: a role change before it was registered
@@ -345,15 +329,13 @@ impl Replayer {
         if let Some(w) = &self.local_watch {
             w.set_waker(waker.clone());
         }
-        self.sink.set_waker(waker.clone());
         self.live.set_waker(waker);
     }
 
-    /// Arms the watches' waker again; returns whether notifications (or the sink's results)
-    /// are pending.
+    /// Arms the watches' waker again; returns whether notifications are pending.
     pub fn arm_wakers(&self) -> bool {
         let local = self.local_watch.as_ref().is_some_and(|w| w.arm());
-        self.live.arm_wakers() | local | self.sink.has_results()
+        self.live.arm_wakers() | local
     }
 
     /// How long the journal must stay empty before the status reports "caught up".
@@ -413,16 +395,11 @@ impl Replayer {
                 self.status.lock().entries_behind = behind;
             }
         }
-        Ok(())
-    }
-
-    /// Publishes the replay rates in the status (once per step: with an apply thread, the
-    /// status lock is also taken for every applied entry there).
-    fn publish_rates(&mut self) {
         let (eps, bps) = self.meter.rates();
         let mut st = self.status.lock();
         st.entries_per_second = eps;
         st.bytes_per_second = bps;
+        Ok(())
     }
 
     fn handle_entry(&mut self, re: ReplayEntry, event: EventEntry) -> Result<Option<ReplayEnd>> {
@@ -449,11 +426,21 @@ impl Replayer {
         let token = self.tracker.allocate(re.object_number, tag_tid, entry_tid);
         let bytes = re.entry.data.len() as u64;
         let is_flush = matches!(event.event, Event::AioFlush);
-        // The sink reports the event applied (status, `on_applied`) once it is.
-        let done = self.sink.apply(event, token)?;
+        let lag = lag_of(&event);
+        let done = self.sink.apply(event.event.clone(), token)?;
         self.mark_committed(done)?;
+        if let Some(hook) = &self.options.on_applied {
+            hook(&event);
+        }
         self.meter.record(1, bytes);
         self.last_entry = Some((tag_tid, entry_tid));
+        // One lock per entry for both fields.
+        let mut st = self.status.lock();
+        if let Some(lag) = lag {
+            st.seconds_behind = lag;
+        }
+        st.entries_applied += 1;
+        drop(st);
         if is_flush || self.sink.unflushed() >= self.options.flush_every_entries {
             self.flush()?;
         }
@@ -470,7 +457,7 @@ impl Replayer {
     /// The replica just applied the last entry its image sync may have copied: make that
     /// durable, then drop the mark. From here on the replica is a prefix of the primary.
     fn reach_consistency(&mut self) -> Result<()> {
-        self.flush_wait()?;
+        self.flush()?;
         let header = &self.link.local_header;
         sync_mark::clear(header.store().as_ref(), header.journal_id())?;
         self.mark = None;
@@ -480,7 +467,7 @@ impl Replayer {
 
     /// Handles a new remote tag; returns whether it is the remote's demotion.
     fn change_tag(&mut self, tag_tid: u64) -> Result<bool> {
-        self.flush_wait()?;
+        self.flush()?;
         let remote = self.link.remote_header.get_tag(tag_tid)?;
         let remote_data = TagData::from_bytes(remote.data)?;
         let mapped =
@@ -530,22 +517,14 @@ impl Replayer {
         Ok(())
     }
 
-    /// Flushes the replica (an asynchronous sink only queues the flush).
     fn flush(&mut self) -> Result<()> {
         let done = self.sink.flush()?;
         self.last_flush = Instant::now();
         self.mark_committed(done)
     }
 
-    /// Flushes the replica and waits until everything applied so far is durable.
-    fn flush_wait(&mut self) -> Result<()> {
-        let done = self.sink.flush_wait()?;
-        self.last_flush = Instant::now();
-        self.mark_committed(done)
-    }
-
     fn flush_and_commit(&mut self, force: bool) -> Result<()> {
-        self.flush_wait()?;
+        self.flush()?;
         if self.dirty_commit || force {
             self.write_commit()?;
         }
@@ -597,7 +576,7 @@ impl Replayer {
 }
 
 /// Seconds from `event`'s timestamp to now, if it has one.
-pub(crate) fn lag_of(event: &EventEntry) -> Option<f64> {
+fn lag_of(event: &EventEntry) -> Option<f64> {
     (!event.timestamp.is_zero()).then(|| {
         wall_clock()
             .saturating_sub(event.timestamp.as_duration())

@@ -16,36 +16,21 @@ use std::time::Duration;
 use common::*;
 use journal_client::image::MemImage;
 use object_store_trait::MemStore;
-use replay_engine::agent::{AgentOptions, MirrorAgent};
+use replay_engine::agent::MirrorAgent;
 use replay_engine::site::Site;
 use replay_engine::site_mirror::MirrorMode;
 use replay_engine::status::ImageState;
 
 #[test]
 fn replica_equals_primary_after_concurrent_workload() {
-    // The default: replay threads hand the events to apply threads.
-    let options = fast_agent_options();
-    assert!(options.apply_threads > 0);
-    one_way(options);
-}
-
-/// The same with the replay threads applying the events themselves.
-#[test]
-fn replica_equals_primary_applying_on_the_replay_threads() {
-    one_way(AgentOptions {
-        apply_threads: 0,
-        ..fast_agent_options()
-    });
-}
-
-fn one_way(options: AgentOptions) {
     let primary = Site::open(Arc::new(MemStore::new()), 1);
     let secondary = Site::open(Arc::new(MemStore::new()), 1);
     primary.set_mirror_mode(MirrorMode::Pool).unwrap();
     primary
         .create_image("vol", IMAGE_SIZE, Some(small_journal()))
         .unwrap();
-    let agent = MirrorAgent::start(secondary.clone(), primary.clone(), options).unwrap();
+    let agent =
+        MirrorAgent::start(secondary.clone(), primary.clone(), fast_agent_options()).unwrap();
 
     let reference = MemImage::new("ref", IMAGE_SIZE);
     let writer = open_product_writer(&primary, "vol");
