@@ -85,10 +85,35 @@ fn main() {
     o.replayer.on_applied = Some(Arc::new(move |_| {
         hook.fetch_add(1, Ordering::Relaxed);
     }));
+    let (start, cpu0) = (Instant::now(), process_cpu_ticks());
     let agent = MirrorAgent::start(b.clone(), a.clone(), o).unwrap();
     assert!(wait_until(Duration::from_secs(600), || applied
         .load(Ordering::Relaxed)
         >= n));
+    let (wall, cpu) = (start.elapsed(), process_cpu_ticks().saturating_sub(cpu0));
     agent.stop();
-    println!("replayed {}", applied.load(Ordering::Relaxed));
+    println!(
+        "replayed {} in {:.3} s ({:.0} entries/s), process CPU {:.2} s ({:.2} µs per entry)",
+        applied.load(Ordering::Relaxed),
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64(),
+        cpu as f64 / 100.0,
+        cpu as f64 / 100.0 / n as f64 * 1e6
+    );
+}
+
+/// User + system CPU of this process in clock ticks (1/100 s on Linux), from `/proc/self/stat`.
+fn process_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    tick(11) + tick(12)
 }
