@@ -90,6 +90,12 @@ pub struct DemoArgs {
     /// Image size in MiB.
     #[arg(long, default_value_t = 64)]
     pub size_mib: u64,
+    /// Pace the writers to this many writes per second in all (an open-loop schedule; 0: as
+    /// fast as they go). At full speed on a small machine the mirror agent competes with the
+    /// writers for the same cores, so the replication lag then shows how far the replica
+    /// falls behind, not how fast it follows a sustainable load.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use replay_engine::agent::{AgentHandle, AgentOptions, MirrorAgent};
 use replay_engine::site::{JournalShape, Site};
 use replay_engine::site_mirror::MirrorMode;
+use replay_engine::status::ImageState;
 use serde::Serialize;
 
 use crate::cli::DemoArgs;
@@ -55,6 +56,11 @@ pub struct DemoReport {
     pub journal_bytes: u64,
     /// Time from the end of the workload until the replica matched the primary (ms).
     pub catch_up_ms: f64,
+    /// Time from the agent's start until it replayed the new image (replica created and
+    /// synced), before the workload started (ms).
+    pub replica_ready_ms: f64,
+    /// The `--rate` the writers were paced to (writes per second; 0: unpaced).
+    pub rate: u64,
     /// CRC-32C of the primary image.
     pub primary_crc32c: String,
     /// CRC-32C of the replica image.
@@ -164,6 +170,35 @@ fn status_line(agent: &AgentHandle, writes_per_s: f64, journal_bytes: u64, lag_m
     )
 }
 
+/// One writer's share of `--rate`: the instant its next write is due.
+struct Pace {
+    interval: Option<Duration>,
+    due: Instant,
+}
+
+impl Pace {
+    /// A writer's schedule when `threads` writers share `rate` writes per second (0: none).
+    fn new(rate: u64, threads: usize) -> Self {
+        Pace {
+            interval: (rate > 0).then(|| Duration::from_secs_f64(threads as f64 / rate as f64)),
+            due: Instant::now(),
+        }
+    }
+
+    /// Sleeps until the next write is due (open loop: a late write does not push the later
+    /// ones back).
+    fn wait(&mut self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let now = Instant::now();
+        if self.due > now {
+            std::thread::sleep(self.due - now);
+        }
+        self.due += interval;
+    }
+}
+
 /// Runs the demo and prints the summary to `out`.
 pub fn run(args: &DemoArgs, out: &mut dyn Write) -> CliResult<()> {
     let report = run_demo(args)?;
@@ -187,8 +222,18 @@ fn print_table(r: &DemoReport, out: &mut dyn Write) -> CliResult<()> {
             "data written",
             format!("{:.1} MiB", r.bytes as f64 / 1048576.0),
         ),
+        (
+            "replica ready after",
+            format!("{:.0} ms", r.replica_ready_ms),
+        ),
         ("workload time", format!("{:.1} s", r.seconds)),
-        ("write IOPS", format!("{:.0}", r.iops)),
+        (
+            "write IOPS",
+            match r.rate {
+                0 => format!("{:.0} (unpaced)", r.iops),
+                rate => format!("{:.0} (paced to {rate})", r.iops),
+            },
+        ),
         (
             "ack latency p50 / p99",
             format!("{:.0} / {:.0} µs", r.ack_p50_us, r.ack_p99_us),
@@ -200,7 +245,7 @@ fn print_table(r: &DemoReport, out: &mut dyn Write) -> CliResult<()> {
         ("events applied on replica", r.events_applied.to_string()),
         (
             "replication lag p50 / p99",
-            format!("{:.1} / {:.1} ms", r.lag_p50_ms, r.lag_p99_ms),
+            format!("{:.2} / {:.1} ms", r.lag_p50_ms, r.lag_p99_ms),
         ),
         ("catch-up after stop", format!("{:.0} ms", r.catch_up_ms)),
         ("primary crc32c", r.primary_crc32c.clone()),
@@ -260,6 +305,23 @@ fn run_demo(args: &DemoArgs) -> CliResult<DemoReport> {
         primary.clone(),
         agent_options(Arc::clone(&lags), Arc::clone(&applied)),
     )?;
+    // The lag is that of replication, not of the replica's first sync: start writing once
+    // the agent replays the image.
+    let agent_started = Instant::now();
+    while !agent
+        .image_status(IMAGE)
+        .is_some_and(|s| s.state == ImageState::Replaying)
+    {
+        if agent_started.elapsed() > CATCH_UP {
+            agent.stop();
+            return Err(CliError::Invalid(format!(
+                "the mirror agent did not start replaying the image within {} s",
+                CATCH_UP.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let replica_ready_ms = agent_started.elapsed().as_secs_f64() * 1e3;
 
     let settings = JournalSettings {
         commit_age: Duration::from_millis(200),
@@ -282,7 +344,9 @@ fn run_demo(args: &DemoArgs) -> CliResult<DemoReport> {
             handles.push(s.spawn(move || -> CliResult<()> {
                 let mut rng = Rng::new(0x5eed ^ t as u64);
                 let mut lat = Vec::new();
+                let mut pace = Pace::new(args.rate, args.threads);
                 while !workload.stop.load(Ordering::Relaxed) {
+                    pace.wait();
                     let len = 4096u64 << rng.below(5); // 4 KiB .. 64 KiB
                     let blocks = (size - len) / 4096;
                     let offset = rng.below(blocks + 1) * 4096;
@@ -365,6 +429,8 @@ fn run_demo(args: &DemoArgs) -> CliResult<DemoReport> {
         events_applied: applied.load(Ordering::Relaxed),
         journal_bytes: journal_total,
         catch_up_ms,
+        replica_ready_ms,
+        rate: args.rate,
         primary_crc32c: format!("{primary_crc:08x}"),
         replica_crc32c: replica_crc,
         backend,

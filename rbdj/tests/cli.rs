@@ -46,6 +46,35 @@ fn demo_verifies_and_reports_json() {
     assert_eq!(v["primary_crc32c"], v["replica_crc32c"]);
 }
 
+/// `--rate` paces the writers: an open-loop schedule never issues more than the rate allows
+/// in the time the workload ran (plus each writer's first write); a slow machine issues fewer.
+#[test]
+fn demo_paces_the_writers_to_the_rate() {
+    let out = ok(&[
+        "demo",
+        "--seconds",
+        "1",
+        "--threads",
+        "2",
+        "--size-mib",
+        "8",
+        "--rate",
+        "300",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["verified"], true, "{out}");
+    assert_eq!(v["rate"], 300);
+    let writes = v["writes"].as_u64().unwrap() as f64;
+    let allowed = 300.0 * v["seconds"].as_f64().unwrap() + 2.0;
+    assert!(
+        writes > 0.0 && writes <= allowed,
+        "{writes} writes, at most {allowed}: {out}"
+    );
+    assert!(v["replica_ready_ms"].as_f64().unwrap() > 0.0);
+}
+
 #[test]
 fn demo_on_directories_verifies() {
     let dir = tempfile::tempdir().unwrap();
