@@ -49,7 +49,13 @@ impl Object {
         if offset > self.size {
             head.push(Bytes::from(vec![0u8; (offset - self.size) as usize]));
         }
-        head.push(data);
+        // Keep the caller's buffer only when nothing else references it: a slice of a larger
+        // shared buffer (a journal entry's payload, say) is copied rather than pinned.
+        head.push(if data.is_unique() {
+            data
+        } else {
+            Bytes::copy_from_slice(&data)
+        });
         head.extend(tail);
         head.retain(|c| !c.is_empty());
         self.size = self.size.max(end);
@@ -303,8 +309,14 @@ impl ObjectStore for MemStore {
             .checked_add(data.len() as u64)
             .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
         let mut objects = self.shard(oid).write();
-        let obj = objects.entry(oid.to_owned()).or_default();
-        obj.write_at(offset, end, data);
+        // One lookup and no key allocation for an existing object.
+        match objects.get_mut(oid) {
+            Some(obj) => obj.write_at(offset, end, data),
+            None => objects
+                .entry(oid.to_owned())
+                .or_default()
+                .write_at(offset, end, data),
+        }
         Ok(())
     }
 
@@ -370,6 +382,27 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+
+    /// A write of a slice of a buffer the caller shares is copied, not kept: the store must
+    /// not pin a large buffer (a journal entry's whole read buffer) for a small write. A
+    /// buffer only the store would hold is kept as it is.
+    #[test]
+    fn shared_buffers_are_copied_not_pinned() {
+        let store = MemStore::new();
+        let big = Bytes::from(vec![7u8; 1 << 20]);
+        store.write_at("o", 4096, big.slice(..4096)).unwrap();
+        store.write_at("p", 0, big.slice(8192..12288)).unwrap();
+        assert!(
+            big.is_unique(),
+            "the store kept a slice of the caller's buffer"
+        );
+        assert_eq!(store.read("o", 4096, 4096).unwrap(), big.slice(..4096));
+        assert_eq!(store.read("p", 0, 4096).unwrap(), big.slice(8192..12288));
+        let own = Bytes::from(vec![9u8; 4096]);
+        let ptr = own.as_ptr();
+        store.write_at("q", 0, own).unwrap();
+        assert_eq!(store.read("q", 0, 4096).unwrap().as_ptr(), ptr);
+    }
 
     /// Oracle: a plain byte vector. Overwrites go in place when nothing else holds the chunk,
     /// and never change bytes a reader already holds.

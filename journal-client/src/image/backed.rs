@@ -16,8 +16,9 @@ use super::{
 pub trait ImageBackend: Send + Sync + Debug + 'static {
     /// Reads `len` bytes at `offset`; never-written bytes read as zeros.
     fn read(&self, offset: u64, len: u64) -> ImageResult<Bytes>;
-    /// Writes `data` at `offset`.
-    fn write(&self, offset: u64, data: &[u8]) -> ImageResult<()>;
+    /// Writes `data` at `offset`. A backend may keep slices of `data` instead of copying it
+    /// (its bytes never change).
+    fn write(&self, offset: u64, data: &Bytes) -> ImageResult<()>;
     /// Zeroes `len` bytes at `offset` (deallocating where the backend can).
     fn zero(&self, offset: u64, len: u64) -> ImageResult<()>;
     /// Changes the size from `old` to `new`; bytes beyond `new` must read as zeros if the image

@@ -99,7 +99,7 @@ impl ImageBackend for MemBackend {
         Ok(out.freeze())
     }
 
-    fn write(&self, offset: u64, data: &[u8]) -> ImageResult<()> {
+    fn write(&self, offset: u64, data: &Bytes) -> ImageResult<()> {
         chunk_write(&mut self.chunks.write(), offset, data);
         Ok(())
     }

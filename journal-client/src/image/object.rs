@@ -175,12 +175,14 @@ impl ImageBackend for ObjectBackend {
         Ok(out.freeze())
     }
 
-    fn write(&self, offset: u64, data: &[u8]) -> ImageResult<()> {
+    fn write(&self, offset: u64, data: &Bytes) -> ImageResult<()> {
         let mut at = 0usize;
         for (n, start, take) in Self::pieces(offset, data.len() as u64) {
-            let src = data.get(at..at + take).unwrap_or_default();
+            // A slice, not a copy: the store copies what it keeps of a buffer it shares
+            // (`ObjectStore::write_at`), so one copy is made, by the store.
+            let piece = data.slice(at.min(data.len())..(at + take).min(data.len()));
             self.store
-                .write_at(&self.data_oid(n), start as u64, Bytes::copy_from_slice(src))?;
+                .write_at(&self.data_oid(n), start as u64, piece)?;
             at += take;
         }
         Ok(())

@@ -134,7 +134,7 @@ impl ImageBackend for SparseFileBackend {
         Ok(buf.freeze())
     }
 
-    fn write(&self, offset: u64, data: &[u8]) -> ImageResult<()> {
+    fn write(&self, offset: u64, data: &Bytes) -> ImageResult<()> {
         self.data
             .read()
             .write_all_at(data, offset)
