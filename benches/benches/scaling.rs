@@ -32,8 +32,8 @@
 //! journals about 3), or `-- journal` / `-- agent` for one part. `RBDJ_SCALING_MAX` (default
 //! 1e7) caps the journal size; `RBDJ_SCALING_IMAGES` (default `1,10,100,1000`) sets the image
 //! counts; `RBDJ_IDLE_POLL_MAX_MS` overrides the live player's `idle_poll_age_max` (10 turns
-//! the idle backoff off: the behaviour before it existed); `RBDJ_REPLAY_THREADS` overrides
-//! the agent's `replay_threads`.
+//! the idle backoff off: the behaviour before it existed), `RBDJ_HEADER_POLL_MS` its
+//! `header_poll_age`, and `RBDJ_REPLAY_THREADS` the agent's `replay_threads`.
 
 #![allow(
     clippy::unwrap_used,

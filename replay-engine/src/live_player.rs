@@ -29,7 +29,8 @@
 //!   safety net: an idle image then costs one data-object read per poll instead of three reads
 //!   (`replay-engine/tests/live_player.rs` counts them). Where notifications are also cheap,
 //!   journal-client's recorder notifies every append, so the idle backoff goes on up to
-//!   `header_poll_age`: an idle image is then read once a second, not ten times.
+//!   `header_poll_age`: an idle image is then read once every 5 s (Ceph's
+//!   `rbd_mirror_journal_poll_age`), not ten times a second.
 //!
 //! Memory stays within the [`Player`]'s prefetch budget whatever the backlog.
 
@@ -63,8 +64,9 @@ pub struct LiveOptions {
     pub idle_poll_age_max: Duration,
     /// Where the store's notifications are complete, how often [`LivePlayer::try_next`]
     /// re-reads the header without a header notification (a safety net for a lost one; a
-    /// missed set or tag change is then seen this much later). Default 1 s. Elsewhere the header
-    /// is re-read on every poll.
+    /// missed set or tag change is then seen this much later). Default 5 s, Ceph's
+    /// `rbd_mirror_journal_poll_age`, which is also the longest an idle image waits between
+    /// reads there. Elsewhere the header is re-read on every poll.
     pub header_poll_age: Duration,
 }
 
@@ -75,7 +77,7 @@ impl Default for LiveOptions {
             prefetch_bytes_max: journal_core::player::DEFAULT_PREFETCH_BYTES_MAX,
             use_notifications: true,
             idle_poll_age_max: Duration::from_millis(100),
-            header_poll_age: Duration::from_secs(1),
+            header_poll_age: Duration::from_secs(5),
         }
     }
 }

@@ -12,7 +12,7 @@
 //!   once per arming, and the thread re-arms the image's watches before stepping it. So the
 //!   thread learns which image has news without looking at the others: its cost per wake-up
 //!   does not grow with its images, and an idle image costs only its own timer (the live
-//!   player's idle backoff, up to a second where the store's notifications are complete).
+//!   player's idle backoff, up to 5 s where the store's notifications are complete).
 //! * A wake-up costs the thread a few microseconds of futex and scheduler work. With more than
 //!   [`BATCH_MIN_IMAGES`] images and notifications arriving about once per [`RING_BATCH`] or
 //!   faster, the thread therefore sleeps out a batch of [`RING_BATCH`] before it looks again

@@ -13,6 +13,7 @@ use object_store_trait::{
 use parking_lot::Mutex;
 use rbdj_benches::run_threads;
 use replay_engine::agent::{AgentHandle, AgentOptions, MirrorAgent};
+use replay_engine::live_player::LiveOptions;
 use replay_engine::site::{JournalShape, Site};
 use replay_engine::site_mirror::MirrorMode;
 use replay_engine::status::ImageState;
@@ -149,6 +150,7 @@ fn start_agent(b: &Site, a: &Site, applied: &Arc<Applied>) -> AgentHandle {
     if let Some(n) = replay_threads() {
         options.replay_threads = n;
     }
+    options.replayer.live.header_poll_age = header_poll_age();
     let counter = Arc::clone(applied);
     options.replayer.on_applied = Some(Arc::new(move |_| {
         counter.count.fetch_add(1, Ordering::Relaxed);
@@ -158,6 +160,18 @@ fn start_agent(b: &Site, a: &Site, applied: &Arc<Applied>) -> AgentHandle {
         span.1 = Some(now);
     }));
     MirrorAgent::start(b.clone(), a.clone(), options).unwrap()
+}
+
+/// `RBDJ_HEADER_POLL_MS`: the live player's `header_poll_age` (the safety-net poll of an idle
+/// image where notifications are complete; default: `LiveOptions`' default).
+fn header_poll_age() -> Duration {
+    std::env::var("RBDJ_HEADER_POLL_MS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(
+            LiveOptions::default().header_poll_age,
+            Duration::from_millis,
+        )
 }
 
 /// `RBDJ_REPLAY_THREADS`: the agent's replay threads (default: `AgentOptions`' default).
@@ -229,8 +243,11 @@ fn agent_run(n: usize) -> AgentResult {
     )));
     r.bootstrap_s = t.elapsed().as_secs_f64();
 
-    // Idle: everything caught up, nothing written.
-    std::thread::sleep(Duration::from_millis(1000));
+    // Idle: everything caught up, nothing written. The idle backoff doubles each image's
+    // poll up to `header_poll_age`: settle for two of those (at least 1 s) and measure over
+    // two more (at least 3 s), so the window sees the steady state.
+    let poll = header_poll_age();
+    std::thread::sleep(poll.saturating_mul(2).max(Duration::from_secs(1)));
     let (c0, r0, w0) = (
         rbdj_benches::process_cpu().0,
         counts(&remote),
@@ -238,7 +255,7 @@ fn agent_run(n: usize) -> AgentResult {
     );
     let a0 = threads_cpu("mirror-").0;
     let t = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(poll.saturating_mul(2).max(Duration::from_secs(3)));
     let secs = t.elapsed().as_secs_f64();
     let a1 = threads_cpu("mirror-").0;
     let (c1, r1, w1) = (
@@ -361,8 +378,9 @@ pub fn agent_part(counts: &[usize], json: &mut String) {
         })
         .collect();
     let variant = format!(
-        "idle_poll_age_max {}, replay threads {}",
+        "idle_poll_age_max {}, header_poll_age {} ms, replay threads {}",
         std::env::var("RBDJ_IDLE_POLL_MAX_MS").map_or("default".into(), |v| format!("{v} ms")),
+        header_poll_age().as_millis(),
         replay_threads().map_or("default".into(), |n| n.to_string()),
     );
     let _ = write!(
