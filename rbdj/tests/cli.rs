@@ -25,54 +25,47 @@ fn site(dir: &Path) -> String {
     format!("dir:{}", dir.join("site").display())
 }
 
-#[test]
-fn demo_verifies_and_reports_json() {
-    let out = ok(&[
+/// Runs `rbdj demo` on two small in-memory sites with 2 writers and `args`, and returns its
+/// JSON report after checking that it verified the replica.
+fn demo_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec![
         "demo",
-        "--seconds",
-        "2",
         "--threads",
         "2",
         "--size-mib",
         "8",
         "--format",
         "json",
-    ]);
+    ];
+    all.extend_from_slice(args);
+    let out = ok(&all);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["verified"], true, "{out}");
+    assert_eq!(v["primary_crc32c"], v["replica_crc32c"], "{out}");
+    v
+}
+
+#[test]
+fn demo_verifies_and_reports_json() {
+    let v = demo_json(&["--seconds", "2"]);
     assert!(v["writes"].as_u64().unwrap() > 0);
     assert!(v["lag_p50_ms"].as_f64().unwrap() >= 0.0);
     assert!(v["lag_p99_ms"].as_f64().unwrap() >= v["lag_p50_ms"].as_f64().unwrap());
-    assert_eq!(v["primary_crc32c"], v["replica_crc32c"]);
+    assert!(v["replica_ready_ms"].as_f64().unwrap() > 0.0);
 }
 
 /// `--rate` paces the writers: an open-loop schedule never issues more than the rate allows
 /// in the time the workload ran (plus each writer's first write); a slow machine issues fewer.
 #[test]
 fn demo_paces_the_writers_to_the_rate() {
-    let out = ok(&[
-        "demo",
-        "--seconds",
-        "1",
-        "--threads",
-        "2",
-        "--size-mib",
-        "8",
-        "--rate",
-        "300",
-        "--format",
-        "json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(v["verified"], true, "{out}");
+    let v = demo_json(&["--seconds", "1", "--rate", "300"]);
     assert_eq!(v["rate"], 300);
     let writes = v["writes"].as_u64().unwrap() as f64;
     let allowed = 300.0 * v["seconds"].as_f64().unwrap() + 2.0;
     assert!(
         writes > 0.0 && writes <= allowed,
-        "{writes} writes, at most {allowed}: {out}"
+        "{writes} writes, at most {allowed}: {v}"
     );
-    assert!(v["replica_ready_ms"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
