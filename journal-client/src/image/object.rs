@@ -98,8 +98,37 @@ impl ObjectBackend {
         format!("rbd_data.{}.", self.image_id)
     }
 
+    /// Runs `f` with [`ObjectBackend::data_oid`] of object `n`, built in a stack buffer when it
+    /// fits (the read and write paths run this for every image IO: no allocation).
+    fn with_data_oid<T>(&self, n: u64, f: impl FnOnce(&str) -> T) -> T {
+        const PREFIX: &[u8] = b"rbd_data.";
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 96];
+        let id = self.image_id.as_bytes();
+        let len = PREFIX.len() + id.len() + 17;
+        let filled = buf.get_mut(..len).map(|out| {
+            let (prefix, rest) = out.split_at_mut(PREFIX.len());
+            prefix.copy_from_slice(PREFIX);
+            let (name, rest) = rest.split_at_mut(id.len());
+            name.copy_from_slice(id);
+            let (dot, digits) = rest.split_at_mut(1);
+            dot.copy_from_slice(b".");
+            for (i, d) in digits.iter_mut().enumerate() {
+                let nibble = (n >> ((15 - i) * 4)) & 0xf;
+                *d = HEX.get(nibble as usize).copied().unwrap_or(b'0');
+            }
+        });
+        match filled
+            .and_then(|()| buf.get(..len))
+            .map(std::str::from_utf8)
+        {
+            Some(Ok(oid)) => f(oid),
+            _ => f(&self.data_oid(n)),
+        }
+    }
+
     /// `rbd_data.<image id>.<n as 16 lowercase hex digits>`, built without the formatting
-    /// machinery (it runs for every image write; one allocation).
+    /// machinery (one allocation).
     fn data_oid(&self, n: u64) -> String {
         const PREFIX: &str = "rbd_data.";
         let mut oid = String::with_capacity(PREFIX.len() + self.image_id.len() + 17);
@@ -160,8 +189,7 @@ impl ImageBackend for ObjectBackend {
         let mut at = 0usize;
         for (n, start, take) in Self::pieces(offset, len) {
             let got = match self
-                .store
-                .read(&self.data_oid(n), start as u64, take as u64)
+                .with_data_oid(n, |oid| self.store.read(oid, start as u64, take as u64))
             {
                 Ok(b) => b,
                 Err(e) if e.is_not_found() => Bytes::new(),
@@ -181,8 +209,7 @@ impl ImageBackend for ObjectBackend {
             // A slice, not a copy: the store copies what it keeps of a buffer it shares
             // (`ObjectStore::write_at`), so one copy is made, by the store.
             let piece = data.slice(at.min(data.len())..(at + take).min(data.len()));
-            self.store
-                .write_at(&self.data_oid(n), start as u64, piece)?;
+            self.with_data_oid(n, |oid| self.store.write_at(oid, start as u64, piece))?;
             at += take;
         }
         Ok(())
@@ -310,6 +337,16 @@ mod tests {
         };
         for n in [0, 1, 0xf, 0x10, 0xabc, 1 << 40, u64::MAX - 1, u64::MAX] {
             assert_eq!(backend.data_oid(n), format!("rbd_data.1f2e3d4c.{n:016x}"));
+            assert_eq!(
+                backend.with_data_oid(n, str::to_owned),
+                format!("rbd_data.1f2e3d4c.{n:016x}")
+            );
         }
+        // An id too long for the stack buffer takes the allocating path, same name.
+        let long = ObjectBackend {
+            store: Arc::new(MemStore::new()),
+            image_id: "x".repeat(100),
+        };
+        assert_eq!(long.with_data_oid(7, str::to_owned), long.data_oid(7));
     }
 }
