@@ -98,6 +98,11 @@ pub enum Op<'a> {
         /// Prefix of the ids listed.
         prefix: &'a str,
     },
+    /// [`ObjectStore::sync_objects`].
+    SyncObjects {
+        /// The objects synced.
+        oids: &'a [String],
+    },
     /// [`ObjectStore::write_full`].
     WriteFull {
         /// Object id.
@@ -164,6 +169,7 @@ impl<'a> Op<'a> {
             Op::List { .. } => OpKind::List,
             Op::WriteFull { .. } => OpKind::WriteFull,
             Op::WriteAt { .. } => OpKind::WriteAt,
+            Op::SyncObjects { .. } => OpKind::SyncObjects,
             Op::OmapGet { .. } => OpKind::OmapGet,
             Op::OmapList { .. } => OpKind::OmapList,
             Op::OmapApply { .. } => OpKind::OmapApply,
@@ -187,6 +193,7 @@ impl<'a> Op<'a> {
             | Op::Watch { oid }
             | Op::Notify { oid, .. } => oid,
             Op::List { prefix } => prefix,
+            Op::SyncObjects { oids } => oids.first().map_or("", String::as_str),
         }
     }
 }
@@ -206,8 +213,10 @@ pub enum OpKind {
     List,
     /// [`ObjectStore::write_full`].
     WriteFull,
-    /// [`ObjectStore::write_at`].
+    /// [`ObjectStore::write_at`] (and [`ObjectStore::write_at_unsynced`]).
     WriteAt,
+    /// [`ObjectStore::sync_objects`].
+    SyncObjects,
     /// [`ObjectStore::omap_get`].
     OmapGet,
     /// [`ObjectStore::omap_list`].
@@ -222,7 +231,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in trait order.
-    pub const ALL: [OpKind; 12] = [
+    pub const ALL: [OpKind; 13] = [
         OpKind::Append,
         OpKind::Read,
         OpKind::Stat,
@@ -230,6 +239,7 @@ impl OpKind {
         OpKind::List,
         OpKind::WriteFull,
         OpKind::WriteAt,
+        OpKind::SyncObjects,
         OpKind::OmapGet,
         OpKind::OmapList,
         OpKind::OmapApply,
@@ -237,8 +247,9 @@ impl OpKind {
         OpKind::Notify,
     ];
 
-    /// Whether the operation changes stored state (data or omap): `append`, `remove`,
-    /// `write_full`, `write_at`, `omap_apply`. Watches and notifications do not.
+    /// Whether the operation changes stored state (data or omap, or its durability): `append`,
+    /// `remove`, `write_full`, `write_at`, `sync_objects`, `omap_apply`. Watches and
+    /// notifications do not.
     pub fn is_mutation(self) -> bool {
         matches!(
             self,
@@ -246,6 +257,7 @@ impl OpKind {
                 | OpKind::Remove
                 | OpKind::WriteFull
                 | OpKind::WriteAt
+                | OpKind::SyncObjects
                 | OpKind::OmapApply
         )
     }
@@ -260,6 +272,7 @@ impl OpKind {
             OpKind::List => "list",
             OpKind::WriteFull => "write_full",
             OpKind::WriteAt => "write_at",
+            OpKind::SyncObjects => "sync_objects",
             OpKind::OmapGet => "omap_get",
             OpKind::OmapList => "omap_list",
             OpKind::OmapApply => "omap_apply",
@@ -381,6 +394,18 @@ impl<S: ObjectStore, H: Hook> ObjectStore for Intercept<S, H> {
             data: &shown,
         };
         self.call(op, |s| s.write_at(oid, offset, data))
+    }
+    fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        let shown = data.clone();
+        let op = Op::WriteAt {
+            oid,
+            offset,
+            data: &shown,
+        };
+        self.call(op, |s| s.write_at_unsynced(oid, offset, data))
+    }
+    fn sync_objects(&self, oids: &[String]) -> Result<()> {
+        self.call(Op::SyncObjects { oids }, |s| s.sync_objects(oids))
     }
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         self.call(Op::OmapGet { oid, keys }, |s| s.omap_get(oid, keys))

@@ -166,6 +166,24 @@ pub trait ObjectStore: Send + Sync + Debug + 'static {
         write_at_by_copy(self, oid, offset, &data)
     }
 
+    /// [`ObjectStore::write_at`] without the durability: the bytes are visible at once but
+    /// durable only once [`ObjectStore::sync_objects`] covers the object (or another durable
+    /// mutation of its data does); a crash before that may lose any of them, never bytes
+    /// outside the range or bytes made durable earlier. For data whose writer syncs before it
+    /// relies on it: an image's writes, made durable by the image's flush. The default writes
+    /// durably, as stores whose every write is durable on acknowledgement do (RADOS).
+    fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        self.write_at(oid, offset, data)
+    }
+
+    /// Makes the unsynced writes to `oids` made before the call durable (a missing object has
+    /// nothing to sync). The default has nothing to do: it goes with the default
+    /// [`ObjectStore::write_at_unsynced`], which writes durably.
+    fn sync_objects(&self, oids: &[String]) -> Result<()> {
+        let _ = oids;
+        Ok(())
+    }
+
     /// Values of the given omap keys that exist (missing keys are simply absent from the map).
     /// A missing object yields an empty map.
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>>;
@@ -237,6 +255,12 @@ impl<S: ObjectStore + ?Sized> ObjectStore for Arc<S> {
     }
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         (**self).write_at(oid, offset, data)
+    }
+    fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        (**self).write_at_unsynced(oid, offset, data)
+    }
+    fn sync_objects(&self, oids: &[String]) -> Result<()> {
+        (**self).sync_objects(oids)
     }
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         (**self).omap_get(oid, keys)

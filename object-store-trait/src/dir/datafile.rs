@@ -441,6 +441,14 @@ impl DataFile {
         result
     }
 
+    /// Whether writing `[offset, end)` in place needs no new size record: the range lies inside
+    /// the object and the current record certifies none of its bytes. Such a write is a plain
+    /// `pwrite` that may go unsynced ([`super::DirStore`]'s `write_at_unsynced`): a crash
+    /// can then lose any of its sectors but nothing else, since both records stay as they are.
+    pub(super) fn overwrites_without_record(snap: &Snapshot, offset: u64, end: u64) -> bool {
+        offset <= end && end <= snap.size() && snap.record.check_start >= snap.size()
+    }
+
     fn write_range(
         &self,
         snap: &Snapshot,

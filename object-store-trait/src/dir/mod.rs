@@ -402,6 +402,47 @@ impl ObjectStore for DirStore {
             .map_err(|e| StoreError::io("write", oid, e))
     }
 
+    /// An overwrite inside the object whose size record certifies none of its bytes (an image
+    /// object after its first overwrite) is a plain `pwrite`, synced later by
+    /// [`ObjectStore::sync_objects`]; anything else (a missing object, a write that extends the
+    /// object or needs a new size record, memory-mapped reads, [`SyncPolicy::None`]) is an
+    /// ordinary [`ObjectStore::write_at`], which also makes the file's earlier unsynced writes
+    /// durable.
+    fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        validate_oid(oid)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        if self.sync() && !self.opts.mmap_reads {
+            let _lock = self.shared.locks.exclusive(oid)?;
+            if let Some((file, snap)) = self.data_file(oid)? {
+                if DataFile::overwrites_without_record(&snap, offset, end) {
+                    return file
+                        .write_in_place(&snap, offset, &data, false)
+                        .map_err(|e| StoreError::io("write", oid, e));
+                }
+            }
+        }
+        self.write_at(oid, offset, data)
+    }
+
+    /// One `fdatasync` per existing object (none under [`SyncPolicy::None`]).
+    fn sync_objects(&self, oids: &[String]) -> Result<()> {
+        if !self.sync() {
+            return Ok(());
+        }
+        for oid in oids {
+            validate_oid(oid)?;
+            let _lock = self.shared.locks.shared(oid)?;
+            if let Some((file, _)) = self.data_file(oid)? {
+                file.file()
+                    .sync_data()
+                    .map_err(|e| StoreError::io("sync", oid, e))?;
+            }
+        }
+        Ok(())
+    }
+
     fn read(&self, oid: &str, offset: u64, len: u64) -> Result<Bytes> {
         validate_oid(oid)?;
         let _lock = self.shared.locks.shared(oid)?;

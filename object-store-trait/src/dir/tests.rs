@@ -188,3 +188,51 @@ fn read_only_data_files_can_still_be_read() {
     assert_eq!(store.read_all("o").unwrap(), &b"kept"[..]);
     assert_eq!(store.stat("o").unwrap().size, 4);
 }
+
+/// The file's two size-record slots (the bytes before the object's data).
+fn record_slots(store: &DirStore, oid: &str) -> Vec<u8> {
+    let all = std::fs::read(store.data_path(oid)).unwrap();
+    all[..DATA_START as usize].to_vec()
+}
+
+/// `write_at_unsynced` overwrites in place without touching the size records only where no new
+/// record is needed (inside the object, the current record certifying none of its bytes), so
+/// a crash before the sync can lose only those bytes; a write that creates or extends the
+/// object takes the durable `write_at` path and writes a new record. Either way the bytes are
+/// visible at once, to this handle and a fresh one.
+#[test]
+fn unsynced_writes_leave_the_size_records_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    // A missing object: created durably.
+    store
+        .write_at_unsynced("o", 0, Bytes::from(vec![1u8; 8192]))
+        .unwrap();
+    // The first overwrite below the certified range writes an unchecked record (durable path).
+    store.write_at("o", 0, Bytes::from_static(b"A")).unwrap();
+    let records = record_slots(&store, "o");
+    store
+        .write_at_unsynced("o", 100, Bytes::from(vec![7u8; 1000]))
+        .unwrap();
+    assert_eq!(
+        record_slots(&store, "o"),
+        records,
+        "an overwrite wrote a record"
+    );
+    let mut want = vec![1u8; 8192];
+    want[0] = b'A';
+    want[100..1100].fill(7);
+    assert_eq!(store.read_all("o").unwrap(), want);
+    store
+        .sync_objects(&["o".to_owned(), "missing".to_owned()])
+        .unwrap();
+    assert_eq!(open(tmp.path()).read_all("o").unwrap(), want);
+    // Extending the object needs a new record: the durable path.
+    store
+        .write_at_unsynced("o", 8000, Bytes::from(vec![9u8; 500]))
+        .unwrap();
+    assert_ne!(record_slots(&store, "o"), records);
+    want.truncate(8000);
+    want.extend_from_slice(&[9u8; 500]);
+    assert_eq!(open(tmp.path()).read_all("o").unwrap(), want);
+}

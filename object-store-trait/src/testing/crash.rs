@@ -1,7 +1,7 @@
 //! `CrashStore`: a [`MemStore`] that can be made to "crash" at a chosen durability boundary.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -45,6 +45,12 @@ struct State {
 ///   `mode`. From then on every operation (reads too) fails with [`StoreError::Closed`].
 /// * [`CrashStore::reopen`] returns the surviving durable state as a fresh [`MemStore`], to be
 ///   handed to the code under test as the store after the restart.
+/// * [`ObjectStore::write_at_unsynced`] inside an object changes only the live bytes, as
+///   `DirStore`'s in-place overwrite does: at a crash they are lost (the object's data reverts
+///   to what it was before its first unsynced write) unless [`ObjectStore::sync_objects`] (one
+///   boundary) or a durable mutation of the object's data (`append`, `write_full`,
+///   `write_at`, `remove`) came after them. An unsynced write that creates or extends the
+///   object is an ordinary durable `write_at`.
 ///
 /// All randomness (torn lengths, [`CrashMode::Random`]) comes from the seed, so a failing run is
 /// reproduced by its seed and `k`. A typical test runs a workload once to count boundaries `n`,
@@ -56,6 +62,11 @@ pub struct CrashStore {
     inner: MemStore,
     state: Mutex<State>,
     crashed: AtomicBool,
+    /// Objects with unsynced writes ([`ObjectStore::write_at_unsynced`]), with their durable
+    /// data from before the first of them. Locked after `state`.
+    unsynced: Mutex<BTreeMap<String, Bytes>>,
+    /// Writes that took the unsynced path (for tests to check they exercised it).
+    unsynced_writes: AtomicU64,
 }
 
 impl CrashStore {
@@ -74,6 +85,8 @@ impl CrashStore {
                 rng: SmallRng::seed_from_u64(seed),
             }),
             crashed: AtomicBool::new(false),
+            unsynced: Mutex::new(BTreeMap::new()),
+            unsynced_writes: AtomicU64::new(0),
         }
     }
 
@@ -102,7 +115,26 @@ impl CrashStore {
     /// The durable state: every acknowledged mutation plus whatever the crash left behind.
     pub fn durable_snapshot(&self) -> MemSnapshot {
         let _serialize = self.state.lock();
-        self.inner.snapshot()
+        let unsynced = self.unsynced.lock();
+        if unsynced.is_empty() {
+            return self.inner.snapshot();
+        }
+        let durable = MemStore::from_snapshot(self.inner.snapshot());
+        for (oid, data) in unsynced.iter() {
+            // `write_full` keeps the omap: only the data reverts.
+            let _ = durable.write_full(oid, data.clone());
+        }
+        durable.snapshot()
+    }
+
+    /// How many [`ObjectStore::write_at_unsynced`] calls changed only the live bytes.
+    pub fn unsynced_writes(&self) -> u64 {
+        self.unsynced_writes.load(Ordering::Relaxed)
+    }
+
+    /// The object's unsynced writes became durable with a mutation of its data.
+    fn synced(&self, oid: &str) {
+        self.unsynced.lock().remove(oid);
     }
 
     /// "Restarts": the durable state as a new [`MemStore`]. Usable whether or not a crash happened.
@@ -198,7 +230,11 @@ impl ObjectStore for CrashStore {
                 }
                 check_omap_guards(s, oid, &guard.omap)
             },
-            |s| s.append(oid, data, guard),
+            |s| {
+                let size = s.append(oid, data, guard)?;
+                self.synced(oid);
+                Ok(size)
+            },
             |s, rng| {
                 let total = total_len(data);
                 let keep = if total == 0 {
@@ -232,7 +268,11 @@ impl ObjectStore for CrashStore {
     fn remove(&self, oid: &str) -> Result<()> {
         self.mutate(
             |s| s.stat(oid).map(|_| ()),
-            |s| s.remove(oid),
+            |s| {
+                s.remove(oid)?;
+                self.synced(oid);
+                Ok(())
+            },
             |s, rng| lost_or_applied(rng, || s.remove(oid)),
         )
     }
@@ -245,8 +285,63 @@ impl ObjectStore for CrashStore {
     fn write_full(&self, oid: &str, data: Bytes) -> Result<()> {
         self.mutate(
             |_| validate_oid(oid),
-            |s| s.write_full(oid, data.clone()),
+            |s| {
+                s.write_full(oid, data.clone())?;
+                self.synced(oid);
+                Ok(())
+            },
             |s, rng| lost_or_applied(rng, || s.write_full(oid, data.clone())),
+        )
+    }
+
+    fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        let state = self.state.lock();
+        self.check_open()?;
+        validate_oid(oid)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        let size = match self.inner.stat(oid) {
+            Ok(stat) => Some(stat.size),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        match size {
+            Some(size) if end <= size => {
+                let mut unsynced = self.unsynced.lock();
+                if !unsynced.contains_key(oid) {
+                    let before = self.inner.read(oid, 0, size)?;
+                    unsynced.insert(oid.to_owned(), before);
+                }
+                self.unsynced_writes.fetch_add(1, Ordering::Relaxed);
+                self.inner.write_at(oid, offset, data)
+            }
+            _ => {
+                drop(state);
+                self.write_at(oid, offset, data)
+            }
+        }
+    }
+
+    fn sync_objects(&self, oids: &[String]) -> Result<()> {
+        self.mutate(
+            |_| Ok(()),
+            |_| {
+                let mut unsynced = self.unsynced.lock();
+                for oid in oids {
+                    unsynced.remove(oid);
+                }
+                Ok(())
+            },
+            |_, rng| {
+                // Interrupted: any of the objects may have been synced.
+                let mut unsynced = self.unsynced.lock();
+                for oid in oids {
+                    if rng.gen_bool(0.5) {
+                        unsynced.remove(oid);
+                    }
+                }
+            },
         )
     }
 

@@ -207,6 +207,13 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         self.mutate("write_at", oid, |s| s.write_at(oid, offset, data))
     }
+    fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
+        self.mutate("write_at", oid, |s| s.write_at_unsynced(oid, offset, data))
+    }
+    fn sync_objects(&self, oids: &[String]) -> Result<()> {
+        let first = oids.first().map_or("", String::as_str);
+        self.mutate("sync_objects", first, |s| s.sync_objects(oids))
+    }
     fn omap_get(&self, oid: &str, keys: &[&str]) -> Result<BTreeMap<String, Bytes>> {
         self.read_op("omap_get", oid, |s| s.omap_get(oid, keys))
     }

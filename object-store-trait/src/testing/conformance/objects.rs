@@ -251,16 +251,23 @@ pub fn write_full_replaces(factory: Factory<'_>) {
     assert_eq!(store.stat("w").unwrap().size, 0);
 }
 
-/// `write_at` splices data into an object (creating it, zero-filling gaps, extending it) and
+/// `write_at` (and, every other write, `write_at_unsynced`, then `sync_objects`) splices data
+/// into an object (creating it, zero-filling gaps, extending it) and
 /// keeps the omap; checked against a plain byte-vector model after every step, including writes
 /// spanning many earlier writes.
 pub fn write_at_splices(factory: Factory<'_>) {
     let store = factory();
     let mut model: Vec<u8> = Vec::new();
+    // Every other write goes through `write_at_unsynced`: the same bytes, visible at once.
+    let mut writes = 0usize;
     let mut apply = |store: &dyn ObjectStore, offset: usize, data: &[u8]| {
-        store
-            .write_at("wa", offset as u64, Bytes::copy_from_slice(data))
-            .unwrap();
+        let bytes = Bytes::copy_from_slice(data);
+        writes += 1;
+        if writes % 2 == 0 {
+            store.write_at_unsynced("wa", offset as u64, bytes).unwrap();
+        } else {
+            store.write_at("wa", offset as u64, bytes).unwrap();
+        }
         if model.len() < offset + data.len() {
             model.resize(offset + data.len(), 0);
         }
@@ -285,6 +292,10 @@ pub fn write_at_splices(factory: Factory<'_>) {
     }
     apply(store.as_ref(), 50, &[0xee; 123]);
     apply(store.as_ref(), 0, b"");
+    store
+        .sync_objects(&["wa".to_owned(), "wa-missing".to_owned()])
+        .unwrap();
+    assert_eq!(store.read_all("wa").unwrap(), &model[..]);
     assert_eq!(store.omap_get_one("wa", "keep").unwrap(), Some(b(b"me")));
     assert_eq!(
         store
