@@ -8,10 +8,12 @@
 //!   in one atomic omap batch.
 //! * Snapshots: a copy of every existing data object, named `rbd_data.<image id>.<n>@<snap id>`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use object_store_trait::{ObjectStore, ObjectStoreExt, OmapBatch, StoreError};
+use parking_lot::Mutex;
 
 use super::{BackedImage, ImageBackend, ImageError, ImageMeta, ImageResult};
 
@@ -25,6 +27,9 @@ const META_KEY: &str = "meta";
 pub struct ObjectBackend {
     store: Arc<dyn ObjectStore>,
     image_id: String,
+    /// Data objects written since the last flush ([`ObjectStore::write_at_unsynced`]): the
+    /// flush syncs them.
+    dirty: Mutex<BTreeSet<u64>>,
 }
 
 /// An image striped over an object store.
@@ -54,6 +59,7 @@ impl BackedImage<ObjectBackend> {
         let backend = ObjectBackend {
             store,
             image_id: image_id.to_owned(),
+            dirty: Mutex::default(),
         };
         let meta = ImageMeta {
             features,
@@ -72,6 +78,7 @@ impl BackedImage<ObjectBackend> {
         let backend = ObjectBackend {
             store,
             image_id: image_id.to_owned(),
+            dirty: Mutex::default(),
         };
         let raw = backend
             .store
@@ -209,7 +216,11 @@ impl ImageBackend for ObjectBackend {
             // A slice, not a copy: the store copies what it keeps of a buffer it shares
             // (`ObjectStore::write_at`), so one copy is made, by the store.
             let piece = data.slice(at.min(data.len())..(at + take).min(data.len()));
-            self.with_data_oid(n, |oid| self.store.write_at(oid, start as u64, piece))?;
+            // Durable at the image's flush, which syncs the objects written since the last.
+            self.with_data_oid(n, |oid| {
+                self.store.write_at_unsynced(oid, start as u64, piece)
+            })?;
+            self.dirty.lock().insert(n);
             at += take;
         }
         Ok(())
@@ -308,8 +319,18 @@ impl ImageBackend for ObjectBackend {
         Ok(())
     }
 
+    /// Syncs the data objects written since the last flush (every other mutation is durable
+    /// when it returns). A failed sync leaves them to the next flush.
     fn flush(&self) -> ImageResult<()> {
-        // Every store mutation is durable when it returns.
+        let dirty = std::mem::take(&mut *self.dirty.lock());
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        let oids: Vec<String> = dirty.iter().map(|&n| self.data_oid(n)).collect();
+        if let Err(e) = self.store.sync_objects(&oids) {
+            self.dirty.lock().extend(dirty);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -334,6 +355,7 @@ mod tests {
         let backend = ObjectBackend {
             store: Arc::new(MemStore::new()),
             image_id: "1f2e3d4c".to_owned(),
+            dirty: Mutex::default(),
         };
         for n in [0, 1, 0xf, 0x10, 0xabc, 1 << 40, u64::MAX - 1, u64::MAX] {
             assert_eq!(backend.data_oid(n), format!("rbd_data.1f2e3d4c.{n:016x}"));
@@ -346,6 +368,7 @@ mod tests {
         let long = ObjectBackend {
             store: Arc::new(MemStore::new()),
             image_id: "x".repeat(100),
+            dirty: Mutex::default(),
         };
         assert_eq!(long.with_data_oid(7, str::to_owned), long.data_oid(7));
     }
