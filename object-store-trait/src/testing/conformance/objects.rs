@@ -263,7 +263,7 @@ pub fn write_at_splices(factory: Factory<'_>) {
     let mut apply = |store: &dyn ObjectStore, offset: usize, data: &[u8]| {
         let bytes = Bytes::copy_from_slice(data);
         writes += 1;
-        if writes % 2 == 0 {
+        if writes.is_multiple_of(2) {
             store.write_at_unsynced("wa", offset as u64, bytes).unwrap();
         } else {
             store.write_at("wa", offset as u64, bytes).unwrap();
