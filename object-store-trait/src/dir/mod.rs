@@ -62,7 +62,9 @@ const OMAP_TMP: &str = "omap.tmp";
 pub enum SyncPolicy {
     /// Every mutation `fdatasync`s the files it wrote, and `fsync`s each directory in which it
     /// created, renamed or removed an entry, before returning `Ok` (the default; what the
-    /// journal's durability contract needs).
+    /// journal's durability contract needs). The exception is the one the caller asks for: an
+    /// in-place overwrite by [`ObjectStore::write_at_unsynced`] waits for
+    /// [`ObjectStore::sync_objects`].
     #[default]
     Data,
     /// Never sync: mutations are atomic and visible to other processes, but a machine crash can
