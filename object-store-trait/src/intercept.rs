@@ -353,6 +353,23 @@ impl<S, H: Default> Intercept<S, H> {
 }
 
 impl<S: ObjectStore, H: Hook> Intercept<S, H> {
+    /// A `write_at` (durable or not, `run` decides) as [`Op::WriteAt`] to the hook.
+    fn call_write_at(
+        &self,
+        oid: &str,
+        offset: u64,
+        data: Bytes,
+        run: impl FnOnce(&S, Bytes) -> Result<()>,
+    ) -> Result<()> {
+        let shown = data.clone();
+        let op = Op::WriteAt {
+            oid,
+            offset,
+            data: &shown,
+        };
+        self.call(op, |s| run(s, data))
+    }
+
     /// Runs `op` through the hook and, unless refused, `run` on the inner store.
     fn call<T>(&self, op: Op<'_>, run: impl FnOnce(&S) -> Result<T>) -> Result<T> {
         self.hook.before(op)?;
@@ -387,22 +404,12 @@ impl<S: ObjectStore, H: Hook> ObjectStore for Intercept<S, H> {
         })
     }
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
-        let shown = data.clone();
-        let op = Op::WriteAt {
-            oid,
-            offset,
-            data: &shown,
-        };
-        self.call(op, |s| s.write_at(oid, offset, data))
+        self.call_write_at(oid, offset, data, |s, data| s.write_at(oid, offset, data))
     }
     fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
-        let shown = data.clone();
-        let op = Op::WriteAt {
-            oid,
-            offset,
-            data: &shown,
-        };
-        self.call(op, |s| s.write_at_unsynced(oid, offset, data))
+        self.call_write_at(oid, offset, data, |s, data| {
+            s.write_at_unsynced(oid, offset, data)
+        })
     }
     fn sync_objects(&self, oids: &[String]) -> Result<()> {
         self.call(Op::SyncObjects { oids }, |s| s.sync_objects(oids))
