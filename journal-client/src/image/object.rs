@@ -8,7 +8,7 @@
 //!   in one atomic omap batch.
 //! * Snapshots: a copy of every existing data object, named `rbd_data.<image id>.<n>@<snap id>`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -27,9 +27,21 @@ const META_KEY: &str = "meta";
 pub struct ObjectBackend {
     store: Arc<dyn ObjectStore>,
     image_id: String,
-    /// Data objects written since the last flush ([`ObjectStore::write_at_unsynced`]): the
-    /// flush syncs them.
-    dirty: Mutex<BTreeSet<u64>>,
+    /// Data objects written since they were last synced ([`ObjectStore::write_at_unsynced`]),
+    /// each with the number of its latest write (see [`Dirty`]).
+    dirty: Mutex<Dirty>,
+}
+
+/// The data objects an [`ObjectBackend`] has written and not yet synced. A flush syncs a copy
+/// of the set and then forgets only the objects not written again meanwhile: two flushes that
+/// overlap each sync every object they saw (neither returns before its own sync), and a write
+/// that lands during a sync keeps its object dirty for the next flush.
+#[derive(Debug, Default)]
+struct Dirty {
+    /// Number of the latest write.
+    writes: u64,
+    /// Object number → number of its latest write.
+    objects: BTreeMap<u64, u64>,
 }
 
 /// An image striped over an object store.
@@ -220,7 +232,11 @@ impl ImageBackend for ObjectBackend {
             self.with_data_oid(n, |oid| {
                 self.store.write_at_unsynced(oid, start as u64, piece)
             })?;
-            self.dirty.lock().insert(n);
+            let mut dirty = self.dirty.lock();
+            dirty.writes += 1;
+            let write = dirty.writes;
+            dirty.objects.insert(n, write);
+            drop(dirty);
             at += take;
         }
         Ok(())
@@ -319,17 +335,27 @@ impl ImageBackend for ObjectBackend {
         Ok(())
     }
 
-    /// Syncs the data objects written since the last flush (every other mutation is durable
-    /// when it returns). A failed sync leaves them to the next flush.
+    /// Syncs the data objects written and not yet synced (every other mutation is durable when
+    /// it returns); returns once every write that completed before the call is durable. A
+    /// failed sync leaves the objects dirty for the next flush.
     fn flush(&self) -> ImageResult<()> {
-        let dirty = std::mem::take(&mut *self.dirty.lock());
-        if dirty.is_empty() {
+        let seen: Vec<(u64, u64)> = self
+            .dirty
+            .lock()
+            .objects
+            .iter()
+            .map(|(&n, &w)| (n, w))
+            .collect();
+        if seen.is_empty() {
             return Ok(());
         }
-        let oids: Vec<String> = dirty.iter().map(|&n| self.data_oid(n)).collect();
-        if let Err(e) = self.store.sync_objects(&oids) {
-            self.dirty.lock().extend(dirty);
-            return Err(e.into());
+        let oids: Vec<String> = seen.iter().map(|&(n, _)| self.data_oid(n)).collect();
+        self.store.sync_objects(&oids)?;
+        let mut dirty = self.dirty.lock();
+        for (n, w) in seen {
+            if dirty.objects.get(&n) == Some(&w) {
+                dirty.objects.remove(&n);
+            }
         }
         Ok(())
     }
@@ -347,7 +373,70 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use object_store_trait::MemStore;
+    use crate::image::BlockImage;
+    use crossbeam_channel::{Receiver, Sender};
+    use object_store_trait::{Hook, Intercept, MemStore, Op};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    /// Holds the first `sync_objects` until released; counts the completed ones.
+    #[derive(Debug)]
+    struct Gate {
+        entered: Sender<()>,
+        release: Receiver<()>,
+        held: AtomicBool,
+        completed: Arc<AtomicU64>,
+    }
+
+    impl Hook for Gate {
+        fn before(&self, op: Op<'_>) -> object_store_trait::Result<()> {
+            if matches!(op, Op::SyncObjects { .. }) && !self.held.swap(true, Ordering::SeqCst) {
+                let _ = self.entered.send(());
+                let _ = self.release.recv();
+            }
+            Ok(())
+        }
+        fn after(&self, op: Op<'_>, _: std::result::Result<(), &StoreError>) {
+            if matches!(op, Op::SyncObjects { .. }) {
+                self.completed.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// A flush that overlaps another one still syncing does not return before a sync of the
+    /// objects written before it completed (the journaled image writes its commit position
+    /// right after its flush returns). A flush that just took the dirty set would return at
+    /// once, while the other flush's sync is still under way.
+    #[test]
+    fn overlapping_flushes_each_wait_for_a_completed_sync() {
+        let (entered_tx, entered_rx) = crossbeam_channel::unbounded();
+        let (release_tx, release_rx) = crossbeam_channel::unbounded();
+        let completed = Arc::new(AtomicU64::new(0));
+        let gate = Gate {
+            entered: entered_tx,
+            release: release_rx,
+            held: AtomicBool::new(false),
+            completed: Arc::clone(&completed),
+        };
+        let store: Arc<dyn ObjectStore> = Arc::new(Intercept::with_hook(MemStore::new(), gate));
+        let image = Arc::new(ObjectImage::create(store, "img", "img", 1 << 20).unwrap());
+        image.write(0, Bytes::from(vec![1u8; 4096])).unwrap();
+        let first = {
+            let image = Arc::clone(&image);
+            std::thread::spawn(move || image.flush())
+        };
+        entered_rx.recv().unwrap();
+        image.flush().unwrap();
+        assert!(
+            completed.load(Ordering::SeqCst) >= 1,
+            "the second flush returned before any sync completed"
+        );
+        release_tx.send(()).unwrap();
+        first.join().unwrap().unwrap();
+        assert_eq!(completed.load(Ordering::SeqCst), 2);
+        // Nothing left to sync.
+        image.flush().unwrap();
+        assert_eq!(completed.load(Ordering::SeqCst), 2);
+    }
 
     /// Oracle: the `format!` spelling librbd's names follow (`%016llx`).
     #[test]
