@@ -325,6 +325,14 @@ pub fn validate_oid(oid: &str) -> Result<()> {
     Ok(())
 }
 
+/// The end of a write of `len` bytes at `offset`: the object size it implies. A write whose
+/// end overflows is an invalid argument, for every backend alike.
+pub fn write_end(offset: u64, len: usize) -> Result<u64> {
+    offset
+        .checked_add(len as u64)
+        .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))
+}
+
 /// `write_at` by copy: reads the whole object (a missing one is empty), splices `data` in and
 /// replaces the object with `write_full`. The trait's default, and the fallback of backends that
 /// cannot write in place.

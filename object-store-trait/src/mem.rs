@@ -305,9 +305,7 @@ impl ObjectStore for MemStore {
 
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        let end = crate::write_end(offset, data.len())?;
         let mut objects = self.shard(oid).write();
         // One lookup and no key allocation for an existing object.
         match objects.get_mut(oid) {

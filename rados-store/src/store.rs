@@ -422,9 +422,7 @@ impl ObjectStore for RadosStore {
     fn write_at(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
         self.known.forget(oid);
-        offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        object_store_trait::write_end(offset, data.len())?;
         let io = self.io("write_at")?;
         if !data.is_empty() {
             // RADOS `write`: atomic, creates the object, zero-fills a gap past the end.

@@ -392,9 +392,7 @@ impl ObjectStore for DirStore {
         if self.opts.mmap_reads {
             return crate::write_at_by_copy(self, oid, offset, &data);
         }
-        offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        crate::write_end(offset, data.len())?;
         let _lock = self.shared.locks.exclusive(oid)?;
         let Some((file, snap)) = self.data_file(oid)? else {
             let whole = crate::splice(&[], offset, &data)?;
@@ -412,9 +410,7 @@ impl ObjectStore for DirStore {
     /// durable.
     fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        let end = crate::write_end(offset, data.len())?;
         if self.sync() && !self.opts.mmap_reads {
             let _lock = self.shared.locks.exclusive(oid)?;
             if let Some((file, snap)) = self.data_file(oid)? {

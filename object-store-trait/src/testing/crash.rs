@@ -298,9 +298,7 @@ impl ObjectStore for CrashStore {
         let state = self.state.lock();
         self.check_open()?;
         validate_oid(oid)?;
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| StoreError::InvalidArgument(format!("write at {offset} overflows")))?;
+        let end = crate::write_end(offset, data.len())?;
         let size = match self.inner.stat(oid) {
             Ok(stat) => Some(stat.size),
             Err(StoreError::NotFound { .. }) => None,
