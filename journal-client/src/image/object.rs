@@ -118,7 +118,8 @@ impl ObjectBackend {
     }
 
     /// Runs `f` with [`ObjectBackend::data_oid`] of object `n`, built in a stack buffer when it
-    /// fits (the read and write paths run this for every image IO: no allocation).
+    /// fits (the read and write paths run this for every image IO: no allocation), otherwise
+    /// formatted.
     fn with_data_oid<T>(&self, n: u64, f: impl FnOnce(&str) -> T) -> T {
         const PREFIX: &[u8] = b"rbd_data.";
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -142,23 +143,13 @@ impl ObjectBackend {
             .map(std::str::from_utf8)
         {
             Some(Ok(oid)) => f(oid),
-            _ => f(&self.data_oid(n)),
+            _ => f(&format!("{}{n:016x}", self.data_prefix())),
         }
     }
 
-    /// `rbd_data.<image id>.<n as 16 lowercase hex digits>`, built without the formatting
-    /// machinery (one allocation).
+    /// `rbd_data.<image id>.<n as 16 lowercase hex digits>`.
     fn data_oid(&self, n: u64) -> String {
-        const PREFIX: &str = "rbd_data.";
-        let mut oid = String::with_capacity(PREFIX.len() + self.image_id.len() + 17);
-        oid.push_str(PREFIX);
-        oid.push_str(&self.image_id);
-        oid.push('.');
-        for shift in (0..16).rev() {
-            let digit = ((n >> (shift * 4)) & 0xf) as u32;
-            oid.push(char::from_digit(digit, 16).unwrap_or('0'));
-        }
-        oid
+        self.with_data_oid(n, str::to_owned)
     }
 
     /// Live data objects as `(object number, oid)`.
@@ -459,6 +450,9 @@ mod tests {
             image_id: "x".repeat(100),
             dirty: Mutex::default(),
         };
-        assert_eq!(long.with_data_oid(7, str::to_owned), long.data_oid(7));
+        assert_eq!(
+            long.data_oid(7),
+            format!("rbd_data.{}.{:016x}", "x".repeat(100), 7)
+        );
     }
 }
