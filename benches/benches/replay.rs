@@ -44,6 +44,7 @@ use journal_client::JournalSettings;
 use journal_core::event::Event;
 use object_store_trait::{DirStore, DirStoreOptions, MemStore, ObjectStore, SyncPolicy};
 use parking_lot::Mutex;
+use rbdj_benches::wait_until;
 use replay_engine::agent::{AgentOptions, MirrorAgent};
 use replay_engine::live_player::{LiveOptions, LivePlayer};
 use replay_engine::site::{JournalShape, Site};
@@ -138,6 +139,8 @@ const SHAPE: JournalShape = JournalShape {
 const BLOCK: u64 = 4096;
 const IMAGE: u64 = 64 << 20;
 const WRITERS: u64 = 4;
+/// How often the bench looks whether a condition it waits for holds.
+const POLL: Duration = Duration::from_millis(2);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Backend {
@@ -216,22 +219,11 @@ fn agent_options() -> AgentOptions {
     o
 }
 
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    cond()
-}
-
 /// Starts an agent until the replica of `vol` is replaying, then stops it: the replica exists
 /// and the agent's client is registered on the primary's journal.
 fn bootstrap(p: &Pair) {
     let agent = MirrorAgent::start(p.b.clone(), p.a.clone(), agent_options()).unwrap();
-    assert!(wait_until(Duration::from_secs(120), || agent
+    assert!(wait_until(Duration::from_secs(120), POLL, || agent
         .image_status("vol")
         .is_some_and(|s| s.state == ImageState::Replaying)));
     agent.stop();
@@ -293,7 +285,10 @@ fn replay(p: &Pair, n: u64, write_back_chunks: usize) -> (f64, f64, Duration) {
     let cpu = rbdj_benches::process_cpu().0;
     let start = Instant::now();
     let agent = MirrorAgent::start(p.b.clone(), p.a.clone(), options).unwrap();
-    assert!(wait_until(Duration::from_secs(600), || applied.lock().n >= n));
+    assert!(wait_until(Duration::from_secs(600), POLL, || applied
+        .lock()
+        .n
+        >= n));
     let cpu = rbdj_benches::process_cpu().0.saturating_sub(cpu);
     let g = applied.lock();
     let (first, last) = (g.first.unwrap(), g.last.unwrap());
@@ -333,7 +328,7 @@ fn lag(backend: Backend, rate: f64, poll: Duration, n: Option<u64>) -> (f64, usi
         }
     }));
     let agent = MirrorAgent::start(p.b.clone(), p.a.clone(), options).unwrap();
-    assert!(wait_until(Duration::from_secs(120), || agent
+    assert!(wait_until(Duration::from_secs(120), POLL, || agent
         .image_status("vol")
         .is_some_and(|s| s.state == ImageState::Replaying)));
     let writer = p.a.open_journaled("vol", writer_settings()).unwrap();
@@ -372,6 +367,7 @@ fn lag(backend: Backend, rate: f64, poll: Duration, n: Option<u64>) -> (f64, usi
     let achieved = n as f64 / start.elapsed().as_secs_f64();
     assert!(wait_until(
         Duration::from_secs(120),
+        POLL,
         || applied.lock().len() as u64 >= n
     ));
     writer.close().unwrap();

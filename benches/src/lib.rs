@@ -180,6 +180,19 @@ impl fmt::Display for WriteConfig {
     }
 }
 
+/// Polls `cond` every `poll` until it holds or `timeout` has passed; returns whether it held
+/// (checked once more at the deadline).
+pub fn wait_until(timeout: Duration, poll: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(poll);
+    }
+    cond()
+}
+
 /// CPU time (user + system, all threads) and minor page faults of this process so far, from
 /// `/proc/self/stat` (clock ticks taken as 10 ms). Zeros where the file is unreadable.
 pub fn process_cpu() -> (Duration, u64) {

@@ -11,7 +11,7 @@ use object_store_trait::{
     Hook, Intercept, MemStore, ObjectStore, Op, OpKind, Result as StoreResult,
 };
 use parking_lot::Mutex;
-use rbdj_benches::run_threads;
+use rbdj_benches::{run_threads, wait_until};
 use replay_engine::agent::{AgentHandle, AgentOptions, MirrorAgent};
 use replay_engine::live_player::LiveOptions;
 use replay_engine::site::{JournalShape, Site};
@@ -65,6 +65,8 @@ const SHAPE: JournalShape = JournalShape {
 /// 4 KiB writes in each of the live and backlog phases, spread over the images.
 const TOTAL_EVENTS: u64 = 20_000;
 const WRITERS: usize = 4;
+/// How often the bench looks whether a condition it waits for holds.
+const POLL: Duration = Duration::from_millis(5);
 
 fn name(i: usize) -> String {
     format!("img{i:04}")
@@ -98,17 +100,6 @@ fn threads_cpu(prefix: &str) -> (Duration, usize) {
 /// Threads of this process.
 fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
 }
 
 fn all_replaying(agent: &AgentHandle, n: usize) -> bool {
@@ -238,9 +229,11 @@ fn agent_run(n: usize) -> AgentResult {
     let applied = Applied::new();
     let t = Instant::now();
     let agent = start_agent(&b, &a, &applied);
-    assert!(wait_until(Duration::from_secs(600), || all_replaying(
-        &agent, n
-    )));
+    assert!(wait_until(
+        Duration::from_secs(600),
+        POLL,
+        || all_replaying(&agent, n)
+    ));
     r.bootstrap_s = t.elapsed().as_secs_f64();
 
     // Idle: everything caught up, nothing written. The idle backoff doubles each image's
@@ -287,7 +280,9 @@ fn agent_run(n: usize) -> AgentResult {
     let applied = Applied::new();
     let (c0, t) = (rbdj_benches::process_cpu().0, Instant::now());
     let agent = start_agent(&b, &a, &applied);
-    assert!(wait_until(Duration::from_secs(900), || applied.count() >= TOTAL_EVENTS));
+    assert!(wait_until(Duration::from_secs(900), POLL, || applied
+        .count()
+        >= TOTAL_EVENTS));
     r.backlog_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
     r.backlog_cpu_us =
         (rbdj_benches::process_cpu().0 - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
@@ -302,7 +297,9 @@ fn agent_run(n: usize) -> AgentResult {
     let a0 = threads_cpu("mirror-").0;
     let (c0, t) = (rbdj_benches::process_cpu().0, Instant::now());
     write_spread(&writers);
-    assert!(wait_until(Duration::from_secs(900), || applied.count() >= target));
+    assert!(wait_until(Duration::from_secs(900), POLL, || applied
+        .count()
+        >= target));
     r.live_wall_us = t.elapsed().as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
     r.live_cpu_us = (rbdj_benches::process_cpu().0 - c0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;
     r.live_agent_cpu_us = (threads_cpu("mirror-").0 - a0).as_secs_f64() * 1e6 / TOTAL_EVENTS as f64;

@@ -6,7 +6,7 @@
 //! for `ingest` alone, and take differences per entry:
 //!
 //! ```text
-//! cargo build --release -p replay-engine --example replay_probe
+//! cargo build --release -p rbdj-benches --example replay_probe
 //! valgrind --tool=callgrind --separate-threads=no target/release/examples/replay_probe 2000 replay
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use journal_client::JournalSettings;
 use object_store_trait::MemStore;
+use rbdj_benches::{process_cpu, wait_until};
 use replay_engine::agent::{AgentOptions, MirrorAgent};
 use replay_engine::site::{JournalShape, Site};
 use replay_engine::site_mirror::MirrorMode;
@@ -25,17 +26,8 @@ use replay_engine::status::ImageState;
 
 const BLOCK: u64 = 4096;
 const IMAGE: u64 = 64 << 20;
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    cond()
-}
+/// How often the probe looks whether the agent is done.
+const POLL: Duration = Duration::from_millis(2);
 
 fn options() -> AgentOptions {
     AgentOptions {
@@ -60,7 +52,7 @@ fn main() {
     a.create_image("vol", IMAGE, Some(shape)).unwrap();
     // Bootstrap: the replica exists and the agent's client is registered on the primary.
     let agent = MirrorAgent::start(b.clone(), a.clone(), options()).unwrap();
-    assert!(wait_until(Duration::from_secs(600), || agent
+    assert!(wait_until(Duration::from_secs(600), POLL, || agent
         .image_status("vol")
         .is_some_and(|s| s.state == ImageState::Replaying)));
     agent.stop();
@@ -85,35 +77,19 @@ fn main() {
     o.replayer.on_applied = Some(Arc::new(move |_| {
         hook.fetch_add(1, Ordering::Relaxed);
     }));
-    let (start, cpu0) = (Instant::now(), process_cpu_ticks());
+    let (start, cpu0) = (Instant::now(), process_cpu().0);
     let agent = MirrorAgent::start(b.clone(), a.clone(), o).unwrap();
-    assert!(wait_until(Duration::from_secs(600), || applied
+    assert!(wait_until(Duration::from_secs(600), POLL, || applied
         .load(Ordering::Relaxed)
         >= n));
-    let (wall, cpu) = (start.elapsed(), process_cpu_ticks().saturating_sub(cpu0));
+    let (wall, cpu) = (start.elapsed(), process_cpu().0.saturating_sub(cpu0));
     agent.stop();
     println!(
         "replayed {} in {:.3} s ({:.0} entries/s), process CPU {:.2} s ({:.2} µs per entry)",
         applied.load(Ordering::Relaxed),
         wall.as_secs_f64(),
         n as f64 / wall.as_secs_f64(),
-        cpu as f64 / 100.0,
-        cpu as f64 / 100.0 / n as f64 * 1e6
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() / n as f64 * 1e6
     );
-}
-
-/// User + system CPU of this process in clock ticks (1/100 s on Linux), from `/proc/self/stat`.
-fn process_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may contain spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    tick(11) + tick(12)
 }
