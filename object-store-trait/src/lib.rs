@@ -121,6 +121,19 @@ impl AppendGuard {
         self.omap.push(guard);
         self
     }
+
+    /// The soft size limit's verdict on `oid` holding `size` bytes: [`StoreError::Overflow`]
+    /// when it is at or past the limit.
+    pub fn check_soft_max(&self, oid: &str, size: u64) -> Result<()> {
+        match self.soft_max_size {
+            Some(soft_max) if size >= soft_max => Err(StoreError::Overflow {
+                oid: oid.to_owned(),
+                size,
+                soft_max,
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The storage under a journal: objects with byte data and an omap, plus watch/notify.

@@ -120,15 +120,7 @@ impl Object {
 
     /// Appends `data` if `guard` holds; returns the offset it went to.
     fn append(&mut self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
-        if let Some(soft_max) = guard.soft_max_size {
-            if self.size >= soft_max {
-                return Err(StoreError::Overflow {
-                    oid: oid.to_owned(),
-                    size: self.size,
-                    soft_max,
-                });
-            }
-        }
+        guard.check_soft_max(oid, self.size)?;
         check_guards(oid, &self.omap, &guard.omap)?;
         let offset = self.size;
         self.size += total_len(data);

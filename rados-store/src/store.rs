@@ -300,22 +300,14 @@ impl ObjectStore for RadosStore {
             };
             if from_cache {
                 // Refusals are only decided on fresh state.
-                let refused = guard.soft_max_size.is_some_and(|max| seen.size >= max)
+                let refused = guard.check_soft_max(oid, seen.size).is_err()
                     || check_guards(oid, &seen.omap, &guard.omap).is_err();
                 if refused {
                     self.known.forget(oid);
                     continue;
                 }
             }
-            if let Some(soft_max) = guard.soft_max_size {
-                if seen.size >= soft_max {
-                    return Err(StoreError::Overflow {
-                        oid: oid.to_owned(),
-                        size: seen.size,
-                        soft_max,
-                    });
-                }
-            }
+            guard.check_soft_max(oid, seen.size)?;
             check_guards(oid, &seen.omap, &guard.omap)?;
             let mut wop = Self::conditional_op(&seen);
             if let Some(soft_max) = guard.soft_max_size {

@@ -339,7 +339,7 @@ impl DirStore {
         guard: &AppendGuard,
     ) -> Result<u64> {
         let size = snap.size();
-        check_soft_max(oid, size, guard)?;
+        guard.check_soft_max(oid, size)?;
         if !guard.omap.is_empty() {
             check_guards(oid, &self.load_omap(oid)?.map, &guard.omap)?;
         }
@@ -352,17 +352,6 @@ impl DirStore {
     }
 }
 
-fn check_soft_max(oid: &str, size: u64, guard: &AppendGuard) -> Result<()> {
-    match guard.soft_max_size {
-        Some(soft_max) if size >= soft_max => Err(StoreError::Overflow {
-            oid: oid.to_owned(),
-            size,
-            soft_max,
-        }),
-        _ => Ok(()),
-    }
-}
-
 impl ObjectStore for DirStore {
     fn append(&self, oid: &str, data: &[Bytes], guard: &AppendGuard) -> Result<u64> {
         validate_oid(oid)?;
@@ -370,7 +359,7 @@ impl ObjectStore for DirStore {
         match self.data_file(oid)? {
             Some((file, snap)) => self.append_existing(oid, &file, &snap, data, guard),
             None => {
-                check_soft_max(oid, 0, guard)?;
+                guard.check_soft_max(oid, 0)?;
                 check_guards(oid, &BTreeMap::new(), &guard.omap)?;
                 self.create_object(oid, data, None)?;
                 Ok(0)

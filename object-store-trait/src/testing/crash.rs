@@ -219,15 +219,7 @@ impl ObjectStore for CrashStore {
             |s| {
                 validate_oid(oid)?;
                 let size = stored_size(s, oid)?;
-                if let Some(soft_max) = guard.soft_max_size {
-                    if size >= soft_max {
-                        return Err(StoreError::Overflow {
-                            oid: oid.to_owned(),
-                            size,
-                            soft_max,
-                        });
-                    }
-                }
+                guard.check_soft_max(oid, size)?;
                 check_omap_guards(s, oid, &guard.omap)
             },
             |s| {
