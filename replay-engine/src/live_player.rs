@@ -299,11 +299,6 @@ impl LivePlayer {
         self.watches().map(Watch::receiver).collect()
     }
 
-    /// Whether a notification is pending on one of [`LivePlayer::receivers`].
-    pub fn notified(&self) -> bool {
-        self.next_poll.is_some() && self.watches().any(|w| !w.receiver().is_empty())
-    }
-
     /// Runs `waker` when a notification reaches one of the player's watches (the header, the
     /// active set's data objects, and those of later sets), once per arming: the caller
     /// re-arms with [`LivePlayer::arm_wakers`] before it next steps the player. For callers
