@@ -136,9 +136,20 @@ fn flipped_byte_in_omap_file_is_reported_corrupt() {
 
 #[test]
 fn garbage_data_tail_keeps_every_acknowledged_byte() {
+    for log in [false, true] {
+        garbage_data_tail(log);
+    }
+}
+
+fn garbage_data_tail(log: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
+    if !log {
+        // Created by a write: a sized data file; created by an append: a log-mode one.
+        store.write_full("d", Bytes::new()).unwrap();
+    }
     let mut model = Vec::new();
+    let mut appends = 0u64;
     for i in 0..20u8 {
         let batch = vec![i; 10 + usize::from(i)];
         let off = store
@@ -146,16 +157,19 @@ fn garbage_data_tail_keeps_every_acknowledged_byte() {
             .unwrap();
         assert_eq!(off, model.len() as u64);
         model.extend_from_slice(&batch);
+        appends += 1;
     }
     drop(store);
     // A writer that died mid-append leaves unacknowledged bytes right after the object's end
-    // (file offset 4096 + size in format 2, see docs/object-store.md), and possibly more at the
-    // end of the file.
+    // (file offset 4096 + size in a sized file; in a log-mode file each append's data follows
+    // a 40-byte segment header, see docs/object-store.md), and possibly more at the end of the
+    // file.
     let file = OpenOptions::new()
         .write(true)
         .open(tmp.path().join("objects/d/data"))
         .unwrap();
-    file.write_all_at(b"\xde\xad torn", 4096 + model.len() as u64)
+    let headers = if log { 40 * appends } else { 0 };
+    file.write_all_at(b"\xde\xad torn", 4096 + headers + model.len() as u64)
         .unwrap();
     let end = file.metadata().unwrap().len();
     file.write_all_at(b"more garbage", end).unwrap();

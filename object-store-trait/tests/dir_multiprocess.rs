@@ -211,7 +211,7 @@ fn processes_initialise_a_fresh_store_at_once() {
         let dir = tmp.path().join(format!("s{k}"));
         assert_eq!(
             std::fs::read(dir.join("FORMAT")).unwrap(),
-            b"rbdj-dirstore 2\n",
+            b"rbdj-dirstore 3\n",
             "{}",
             dir.display()
         );

@@ -133,14 +133,23 @@ fn check_recovered(
 #[test]
 fn torn_appends_recover_to_before_or_after() {
     let mut survived = [0usize; 2];
-    for seed in 0..6u64 {
+    for seed in 0..8u64 {
         let mut rng = SmallRng::seed_from_u64(seed);
         let work = tempfile::tempdir().unwrap();
         let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
         let recovery = Recovery::new();
-        store
-            .append("o", &[Bytes::from_static(b"first")], &AppendGuard::none())
-            .unwrap();
+        let first = Bytes::from_static(b"first");
+        if seed % 2 == 0 {
+            // Created by an append: a log-mode data file (segments).
+            store.append("o", &[first], &AppendGuard::none()).unwrap();
+        } else {
+            // Created by a write: a sized data file (size records).
+            store.write_full("o", first).unwrap();
+        }
+        assert_eq!(
+            store.data_file("o").unwrap().unwrap().0.is_log(),
+            seed % 2 == 0
+        );
         let mut model = b"first".to_vec();
         let mut prev = fs::read(work.path().join("objects/o/data")).unwrap();
         for k in 0..24 {
@@ -192,9 +201,8 @@ fn torn_in_place_writes_keep_bytes_outside_their_range() {
         let store = DirStore::open(work.path(), opts.clone()).unwrap();
         let recovery = Recovery::new();
         let mut model: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
-        store
-            .append("o", &[Bytes::from(model.clone())], &AppendGuard::none())
-            .unwrap();
+        // Created by a write: a sized data file, which takes writes in place.
+        store.write_full("o", Bytes::from(model.clone())).unwrap();
         let mut prev = fs::read(work.path().join("objects/o/data")).unwrap();
         for _ in 0..20 {
             let len = rng.gen_range(1..5000usize);
@@ -324,18 +332,30 @@ fn open_file_cache_is_bounded() {
 
 #[test]
 fn failed_append_over_a_torn_one_stays_invisible() {
+    for log in [false, true] {
+        failed_append_over_a_torn_one(log);
+    }
+}
+
+fn failed_append_over_a_torn_one(log: bool) {
     let work = tempfile::tempdir().unwrap();
     let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
-    store
-        .append("o", &[Bytes::from_static(b"first")], &AppendGuard::none())
-        .unwrap();
+    let first = Bytes::from_static(b"first");
+    if log {
+        store.append("o", &[first], &AppendGuard::none()).unwrap();
+    } else {
+        store.write_full("o", first).unwrap();
+    }
     let batch = Bytes::from((0..100u8).map(|i| i ^ 0x5a).collect::<Vec<u8>>());
     store
         .append("o", std::slice::from_ref(&batch), &AppendGuard::none())
         .unwrap();
-    // A crash persisted the append's size record but not its bytes (4096 = start of object data).
+    // A crash persisted the append's size record (or segment header) but not its bytes. Object
+    // data starts at 4096; in a log-mode file each segment has a 40-byte header before its data.
     let mut crashed = fs::read(work.path().join("objects/o/data")).unwrap();
-    crashed[4096 + 5..4096 + 105].fill(0);
+    let at = if log { 4096 + 40 + 5 + 40 } else { 4096 + 5 };
+    assert_eq!(&crashed[at..at + 100], &batch[..]);
+    crashed[at..at + 100].fill(0);
     let recovery = Recovery::new();
     let recovered = recovery.open(&crashed);
     assert_eq!(recovered.read_all("o").unwrap(), &b"first"[..]);

@@ -1,5 +1,8 @@
-//! The data file of a [`super::DirStore`] object (store format 2): a small header with two size
-//! records, the object's bytes from [`DATA_START`], and preallocated space after them.
+//! The open data file of a [`super::DirStore`] object, in either layout: a *sized* file (store
+//! format 2, described here; its records are in `size_record.rs`) or a *log-mode* file (store
+//! format 3, `logfile.rs`: objects created by an append or an omap update). A sized file holds a
+//! small header with two size records, the object's bytes from [`DATA_START`], and preallocated
+//! space after them.
 //!
 //! # Format (all integers little-endian)
 //!
@@ -53,16 +56,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 
 use super::fsutil::pwrite_all_vectored;
+use super::logfile::{clear_header, decode_file_header, LogSnapshot, LogState, SEG_HEADER_LEN};
 use super::omap_file::read_full_at;
+pub(super) use super::size_record::DATA_START;
+use super::size_record::{certified, Header, SizeRecord, HEADER_READ, RECORD_LEN, SLOT_OFFSETS};
 use crate::{Result, StoreError};
 
-/// File offset of the object's first byte.
-pub(super) const DATA_START: u64 = 4096;
-const SLOT_OFFSETS: [u64; 2] = [0, 512];
-const RECORD_LEN: usize = 48;
-const HEADER_READ: usize = 512 + RECORD_LEN;
-const MAGIC: &[u8; 8] = b"RBDJSIZE";
-const FLAG_RETIRED: u32 = 1;
 /// Smallest step by which an append grows the preallocated space.
 const MIN_GROW: u64 = 64 * 1024;
 /// Appends zero-fill ahead only while the file's recent appends average at most this many bytes.
@@ -76,147 +75,63 @@ const MIN_GROW: u64 = 64 * 1024;
 const PREALLOC_AVG_MAX: u64 = 128 * 1024;
 static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
 
-/// One size record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct SizeRecord {
-    pub(super) seq: u64,
-    pub(super) size: u64,
-    pub(super) check_start: u64,
-    pub(super) check_crc: u32,
-    pub(super) retired: bool,
-}
-
-impl SizeRecord {
-    /// A record that certifies no bytes (their durability is established otherwise).
-    fn unchecked(seq: u64, size: u64) -> SizeRecord {
-        SizeRecord {
-            seq,
-            size,
-            check_start: size,
-            check_crc: 0,
-            retired: false,
-        }
-    }
-
-    pub(super) fn encode(&self) -> [u8; RECORD_LEN] {
-        let mut out = [0u8; RECORD_LEN];
-        let flags = if self.retired { FLAG_RETIRED } else { 0 };
-        let fields = [
-            &MAGIC[..],
-            &self.seq.to_le_bytes(),
-            &self.size.to_le_bytes(),
-            &self.check_start.to_le_bytes(),
-            &self.check_crc.to_le_bytes(),
-            &flags.to_le_bytes(),
-        ];
-        let mut at = 0;
-        for field in fields {
-            if let Some(dst) = out.get_mut(at..at + field.len()) {
-                dst.copy_from_slice(field);
-            }
-            at += field.len();
-        }
-        let crc = crc32c::crc32c(out.get(..40).unwrap_or_default());
-        if let Some(dst) = out.get_mut(40..44) {
-            dst.copy_from_slice(&crc.to_le_bytes());
-        }
-        out
-    }
-
-    /// Decodes a record; `None` for anything that is not a whole, intact record.
-    pub(super) fn decode(bytes: &[u8]) -> Option<SizeRecord> {
-        let u64_at = |at: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
-        };
-        let u32_at = |at: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-        };
-        if bytes.get(..8)? != MAGIC || crc32c::crc32c(bytes.get(..40)?) != u32_at(40)? {
-            return None;
-        }
-        let record = SizeRecord {
-            seq: u64_at(8)?,
-            size: u64_at(16)?,
-            check_start: u64_at(24)?,
-            check_crc: u32_at(32)?,
-            retired: u32_at(36)? & FLAG_RETIRED != 0,
-        };
-        (record.check_start <= record.size && record.size <= u64::MAX - DATA_START)
-            .then_some(record)
-    }
-}
-
-/// Both slots of a header as read from the file.
+/// The state of a sized data file read under the object's stripe lock.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Header {
-    slots: [Option<SizeRecord>; 2],
-}
-
-impl Header {
-    fn read(file: &File) -> io::Result<Header> {
-        let mut buf = [0u8; HEADER_READ];
-        let got = read_full_at(file, &mut buf, 0)?;
-        let slot = |i: usize| {
-            let at = usize::try_from(*SLOT_OFFSETS.get(i)?).ok()?;
-            SizeRecord::decode(buf.get(at..(at + RECORD_LEN).min(got))?)
-        };
-        Ok(Header {
-            slots: [slot(0), slot(1)],
-        })
-    }
-
-    /// Valid records, newest first, as `(slot, record)`.
-    fn newest_first(&self) -> Vec<(usize, SizeRecord)> {
-        let mut out: Vec<(usize, SizeRecord)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.map(|r| (i, r)))
-            .collect();
-        out.sort_by_key(|(_, r)| std::cmp::Reverse(r.seq));
-        out
-    }
-
-    /// Sequence number for the next record.
-    fn next_seq(&self) -> u64 {
-        self.slots
-            .iter()
-            .flatten()
-            .map(|r| r.seq)
-            .max()
-            .unwrap_or(0)
-            .wrapping_add(1)
-    }
+pub(super) struct SizedSnapshot {
+    header: Header,
+    slot: usize,
+    /// The current record.
+    record: SizeRecord,
 }
 
 /// The state of a data file read under the object's stripe lock.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Snapshot {
-    header: Header,
-    slot: usize,
-    /// The current record.
-    pub(super) record: SizeRecord,
+pub(super) enum Snapshot {
+    /// A sized file (this module).
+    Sized(SizedSnapshot),
+    /// A log-mode file (`logfile.rs`).
+    Log(LogSnapshot),
 }
 
 impl Snapshot {
     /// The object's size.
     pub(super) fn size(&self) -> u64 {
-        self.record.size
+        match self {
+            Snapshot::Sized(s) => s.record.size,
+            Snapshot::Log(s) => s.size,
+        }
     }
+}
+
+/// How a data file is laid out, with what its opener learned about it.
+#[derive(Debug)]
+enum Format {
+    /// Size records in the header (this module).
+    Sized {
+        /// Sequence number of a record whose data check failed at open (a torn append); never
+        /// used.
+        distrusted: Option<u64>,
+        /// Sequence number of a retired record accepted at open (its writer died before
+        /// renaming).
+        accepted_retired: Option<u64>,
+    },
+    /// Segments (`logfile.rs`).
+    Log(LogState),
 }
 
 /// An open data file, checked when it was opened.
 #[derive(Debug)]
 pub(super) struct DataFile {
     file: File,
-    /// Sequence number of a record whose data check failed at open (a torn append); never used.
-    distrusted: Option<u64>,
-    /// Sequence number of a retired record accepted at open (its writer died before renaming).
-    accepted_retired: Option<u64>,
+    format: Format,
     /// Length of the file as last seen or set by this process (files never shrink).
     phys_len: AtomicU64,
     /// Moving average of this process's append lengths to the file (weight 1/4 per append).
     avg_append: AtomicU64,
+}
+
+fn stale_snapshot() -> io::Error {
+    io::Error::other("snapshot of another data file")
 }
 
 fn corrupt(oid: &str, detail: impl Into<String>) -> StoreError {
@@ -250,25 +165,20 @@ impl DataFile {
             Err(e) => return Err(io_err(e)),
         };
         let phys = file.metadata().map_err(io_err)?.len();
-        let header = Header::read(&file).map_err(io_err)?;
-        let mut distrusted = None;
-        for (_, record) in header.newest_first() {
-            if certified(&file, &record, phys).map_err(io_err)? {
-                return Ok(Some(DataFile {
-                    file,
-                    distrusted,
-                    accepted_retired: record.retired.then_some(record.seq),
-                    phys_len: AtomicU64::new(phys),
-                    avg_append: AtomicU64::new(0),
-                }));
-            }
-            // Only the newest record may be a torn append; the one before it was durable.
-            if distrusted.is_some() {
-                break;
-            }
-            distrusted = Some(record.seq);
-        }
-        Err(corrupt(oid, "data file has no intact size record"))
+        let mut buf = [0u8; HEADER_READ];
+        let got = read_full_at(&file, &mut buf, 0).map_err(io_err)?;
+        let format = match decode_file_header(buf.get(..got).unwrap_or_default()) {
+            Some(nonce) => Format::Log(LogState::open(&file, nonce, phys).map_err(io_err)?),
+            None => sized_format(&file, &Header::parse(&buf, got), phys)
+                .map_err(io_err)?
+                .ok_or_else(|| corrupt(oid, "data file has no intact size record"))?,
+        };
+        Ok(Some(DataFile {
+            file,
+            format,
+            phys_len: AtomicU64::new(phys),
+            avg_append: AtomicU64::new(0),
+        }))
     }
 
     /// The underlying file (for reads and memory maps).
@@ -278,37 +188,78 @@ impl DataFile {
 
     /// Reads the header. Caller holds the object's stripe.
     pub(super) fn snapshot(&self, oid: &str) -> Result<Snapshot> {
-        let header = Header::read(&self.file).map_err(|e| StoreError::io("read", oid, e))?;
+        let io_err = |e| StoreError::io("read", oid, e);
+        let distrusted = match &self.format {
+            Format::Log(state) => {
+                return Ok(Snapshot::Log(state.snapshot(&self.file).map_err(io_err)?))
+            }
+            Format::Sized { distrusted, .. } => *distrusted,
+        };
+        let header = Header::read(&self.file).map_err(io_err)?;
         header
             .newest_first()
             .into_iter()
-            .find(|(_, r)| Some(r.seq) != self.distrusted)
-            .map(|(slot, record)| Snapshot {
-                header,
-                slot,
-                record,
+            .find(|(_, r)| Some(r.seq) != distrusted)
+            .map(|(slot, record)| {
+                Snapshot::Sized(SizedSnapshot {
+                    header,
+                    slot,
+                    record,
+                })
             })
             .ok_or_else(|| corrupt(oid, "data file has no intact size record"))
     }
 
+    /// For a log-mode file, the file ranges holding object bytes `[offset, offset + len)` (below
+    /// the size of the last snapshot); `None` for a sized file, whose object bytes start at
+    /// [`DATA_START`]. Caller holds the stripe.
+    pub(super) fn log_ranges(&self, offset: u64, len: u64) -> Option<Vec<std::ops::Range<u64>>> {
+        match &self.format {
+            Format::Log(state) => Some(state.file_ranges(offset, len)),
+            Format::Sized { .. } => None,
+        }
+    }
+
+    /// Whether this is a log-mode file (`logfile.rs`), which takes appends only.
+    pub(super) fn is_log(&self) -> bool {
+        matches!(self.format, Format::Log(_))
+    }
+
     /// Whether `snap` shows that the file was replaced or removed since it was opened.
     pub(super) fn is_retired(&self, snap: &Snapshot) -> bool {
-        snap.record.retired && self.accepted_retired != Some(snap.record.seq)
+        match (&self.format, snap) {
+            (Format::Log(state), Snapshot::Log(s)) => state.is_retired(s),
+            (
+                Format::Sized {
+                    accepted_retired, ..
+                },
+                Snapshot::Sized(s),
+            ) => s.record.retired && *accepted_retired != Some(s.record.seq),
+            // A snapshot of another file: treat it as stale.
+            _ => true,
+        }
+    }
+
+    fn distrusted(&self) -> Option<u64> {
+        match self.format {
+            Format::Sized { distrusted, .. } => distrusted,
+            Format::Log(_) => None,
+        }
     }
 
     /// Writes `record` into the slot that does not hold the current one.
-    fn put_record(&self, snap: &Snapshot, record: &SizeRecord) -> io::Result<()> {
+    fn put_record(&self, snap: &SizedSnapshot, record: &SizeRecord) -> io::Result<()> {
         let other = SLOT_OFFSETS.get(1 - snap.slot.min(1)).copied().unwrap_or(0);
         self.file.write_all_at(&record.encode(), other)
     }
 
     /// Puts the other slot back as it was in `snap` (after a failed mutation). A distrusted
     /// record is cleared instead: the failed write may have left bytes that it would match.
-    fn restore_other_slot(&self, snap: &Snapshot) {
+    fn restore_other_slot(&self, snap: &SizedSnapshot) {
         let other = 1 - snap.slot.min(1);
         let offset = SLOT_OFFSETS.get(other).copied().unwrap_or(0);
         let bytes = match snap.header.slots.get(other).copied().flatten() {
-            Some(old) if Some(old.seq) != self.distrusted => old.encode(),
+            Some(old) if Some(old.seq) != self.distrusted() => old.encode(),
             _ => [0u8; RECORD_LEN],
         };
         let _ = self.file.write_all_at(&bytes, offset);
@@ -324,7 +275,7 @@ impl DataFile {
     }
 
     /// Appends `data` (non-empty) after the object's current end. Caller holds the stripe
-    /// exclusively. On error the current record is left (or put back) as in `snap`.
+    /// exclusively. On error the object is left as in `snap`.
     pub(super) fn append(
         &self,
         snap: &Snapshot,
@@ -332,7 +283,61 @@ impl DataFile {
         sync: bool,
         prealloc_max: u64,
     ) -> io::Result<()> {
-        let size = snap.size();
+        match (&self.format, snap) {
+            (Format::Sized { .. }, Snapshot::Sized(snap)) => {
+                self.append_sized(snap, data, sync, prealloc_max)
+            }
+            (Format::Log(state), Snapshot::Log(snap)) => {
+                self.append_log(state, snap, data, sync, prealloc_max)
+            }
+            _ => Err(stale_snapshot()),
+        }
+    }
+
+    /// A log-mode append: one segment, header and data in one write (see `logfile.rs`).
+    fn append_log(
+        &self,
+        state: &LogState,
+        snap: &LogSnapshot,
+        data: &[Bytes],
+        sync: bool,
+        prealloc_max: u64,
+    ) -> io::Result<()> {
+        let len: u64 = data.iter().map(|b| b.len() as u64).sum();
+        let end = snap
+            .end
+            .checked_add(SEG_HEADER_LEN)
+            .and_then(|e| e.checked_add(len))
+            .filter(|_| snap.size.checked_add(len).is_some())
+            .ok_or_else(|| io::Error::other("object size overflows"))?;
+        let crc = data
+            .iter()
+            .fold(0u32, |crc, b| crc32c::crc32c_append(crc, b));
+        let mut parts = Vec::with_capacity(data.len() + 1);
+        parts.push(state.next_header(snap, len, crc, false));
+        parts.extend(data.iter().cloned());
+        let written = self
+            .grow_past(end, len, snap.size, prealloc_max)
+            .and_then(|()| pwrite_all_vectored(&self.file, &parts, snap.end))
+            .and_then(|()| self.sync(sync));
+        if let Err(e) = written {
+            clear_header(&self.file, snap.end);
+            let _ = self.sync(sync);
+            return Err(e);
+        }
+        self.phys_len.fetch_max(end, Ordering::Relaxed);
+        state.appended(snap, len, false);
+        Ok(())
+    }
+
+    fn append_sized(
+        &self,
+        snap: &SizedSnapshot,
+        data: &[Bytes],
+        sync: bool,
+        prealloc_max: u64,
+    ) -> io::Result<()> {
+        let size = snap.record.size;
         let len: u64 = data.iter().map(|b| b.len() as u64).sum();
         let new_size = size
             .checked_add(len)
@@ -416,7 +421,10 @@ impl DataFile {
         data: &[u8],
         sync: bool,
     ) -> io::Result<()> {
-        let size = snap.size();
+        let Snapshot::Sized(snap) = snap else {
+            return Err(io::Error::other("in-place write to a log-mode data file"));
+        };
+        let size = snap.record.size;
         let end = offset
             .checked_add(data.len() as u64)
             .filter(|e| *e <= u64::MAX - DATA_START)
@@ -446,18 +454,23 @@ impl DataFile {
     /// `pwrite` that may go unsynced ([`super::DirStore`]'s `write_at_unsynced`): a crash
     /// can then lose any of its sectors but nothing else, since both records stay as they are.
     pub(super) fn overwrites_without_record(snap: &Snapshot, offset: u64, end: u64) -> bool {
-        offset <= end && end <= snap.size() && snap.record.check_start >= snap.size()
+        match snap {
+            Snapshot::Sized(s) => {
+                offset <= end && end <= s.record.size && s.record.check_start >= s.record.size
+            }
+            Snapshot::Log(_) => false,
+        }
     }
 
     fn write_range(
         &self,
-        snap: &Snapshot,
+        snap: &SizedSnapshot,
         offset: u64,
         end: u64,
         data: &[u8],
         sync: bool,
     ) -> io::Result<()> {
-        let size = snap.size();
+        let size = snap.record.size;
         if offset > size {
             // The gap may hold leftovers of failed appends; past the file's end it reads as zeros.
             let phys = self.file.metadata()?.len();
@@ -482,11 +495,22 @@ impl DataFile {
     /// Marks the file retired (see the module docs). Caller holds the stripe exclusively and
     /// renames or removes the file next.
     pub(super) fn retire(&self, snap: &Snapshot) -> io::Result<()> {
-        let record = SizeRecord {
-            retired: true,
-            ..SizeRecord::unchecked(snap.header.next_seq(), snap.size())
-        };
-        self.put_record(snap, &record)
+        match (&self.format, snap) {
+            (Format::Sized { .. }, Snapshot::Sized(snap)) => {
+                let record = SizeRecord {
+                    retired: true,
+                    ..SizeRecord::unchecked(snap.header.next_seq(), snap.record.size)
+                };
+                self.put_record(snap, &record)
+            }
+            (Format::Log(state), Snapshot::Log(snap)) => {
+                let header = state.next_header(snap, 0, 0, true);
+                self.file.write_all_at(&header, snap.end)?;
+                state.appended(snap, 0, true);
+                Ok(())
+            }
+            _ => Err(stale_snapshot()),
+        }
     }
 }
 
@@ -513,42 +537,22 @@ fn capture_sync_point(file: &File) -> io::Result<()> {
     })
 }
 
-/// Whether `record` describes bytes that are really in `file` (of length `phys`).
-fn certified(file: &File, record: &SizeRecord, phys: u64) -> io::Result<bool> {
-    if DATA_START.saturating_add(record.size) > phys {
-        return Ok(false);
-    }
-    let mut crc = 0u32;
-    let mut at = record.check_start;
-    let mut buf = vec![0u8; (record.size - record.check_start).min(1 << 20) as usize];
-    while at < record.size {
-        let n = (record.size - at).min(buf.len() as u64) as usize;
-        let chunk = buf.get_mut(..n).unwrap_or_default();
-        if read_full_at(file, chunk, DATA_START + at)? < n {
-            return Ok(false);
+/// What opening a sized file with `header` (file length `phys`) learns: the newest record whose
+/// bytes are in the file, with the newer one it distrusts; `None` if no record is intact.
+fn sized_format(file: &File, header: &Header, phys: u64) -> io::Result<Option<Format>> {
+    let mut distrusted = None;
+    for (_, record) in header.newest_first() {
+        if certified(file, &record, phys)? {
+            return Ok(Some(Format::Sized {
+                distrusted,
+                accepted_retired: record.retired.then_some(record.seq),
+            }));
         }
-        crc = crc32c::crc32c_append(crc, chunk);
-        at += n as u64;
+        // Only the newest record may be a torn append; the one before it was durable.
+        if distrusted.is_some() {
+            break;
+        }
+        distrusted = Some(record.seq);
     }
-    Ok(crc == record.check_crc)
-}
-
-/// Creates the data file of a new object (or a replacement) at `path` holding `data`, and
-/// syncs it if asked. Its record certifies nothing: the file becomes visible only by a rename
-/// after this sync.
-pub(super) fn create(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> {
-    let size: u64 = data.iter().map(|b| b.len() as u64).sum();
-    let mut header = vec![0u8; DATA_START as usize];
-    if let Some(slot) = header.get_mut(..RECORD_LEN) {
-        slot.copy_from_slice(&SizeRecord::unchecked(1, size).encode());
-    }
-    let mut bufs = Vec::with_capacity(data.len() + 1);
-    bufs.push(Bytes::from(header));
-    bufs.extend(data.iter().filter(|b| !b.is_empty()).cloned());
-    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    pwrite_all_vectored(&file, &bufs, 0)?;
-    if sync {
-        file.sync_data()?;
-    }
-    Ok(())
+    Ok(None)
 }

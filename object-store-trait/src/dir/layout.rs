@@ -8,7 +8,7 @@ use super::files::FileCache;
 use super::fsutil::{overwrite_file, sync_dir, unique_name};
 use super::lock::{stripe_of, StripeLocks, STRIPES};
 use super::omap_file::OmapCache;
-use super::{DirStoreOptions, Shared, SyncPolicy, FORMAT_FILE, FORMAT_TEXT};
+use super::{DirStoreOptions, Shared, SyncPolicy, FORMAT_FILE, FORMAT_TEXT, FORMAT_TEXT_2};
 use crate::{Result, StoreError, WatchRegistry};
 
 /// Creates the directory layout, checks `FORMAT`, opens the lock files and cleans leftovers.
@@ -24,6 +24,9 @@ pub(super) fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Share
     let locks_dir = root.join("locks");
     let format_path = root.join(FORMAT_FILE);
     match fs::read(&format_path) {
+        Ok(text) if text == FORMAT_TEXT_2.as_bytes() => {
+            upgrade_format(&root, &format_path).map_err(io_err("upgrade FORMAT"))?;
+        }
         Ok(text) => check_format(&format_path, &text)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             refuse_foreign_directory(&root)?;
@@ -84,6 +87,17 @@ pub(super) fn write_format(root: &Path, format_path: &Path) -> io::Result<bool> 
     // A staged copy left behind is harmless (`FORMAT.*` counts as part of the layout).
     let _ = fs::remove_file(&staged);
     placed
+}
+
+/// Upgrades a format-2 store to format 3, whose only addition is log-mode data files (which a
+/// format-2 reader would take for damaged ones): replaces `FORMAT` by a synced staged copy. Any
+/// process still running a format-2 build on the store must be stopped first; a concurrent
+/// upgrade by another process writes the same content.
+fn upgrade_format(root: &Path, format_path: &Path) -> io::Result<()> {
+    let staged = root.join(format!("{FORMAT_FILE}.{}.tmp", unique_name()));
+    overwrite_file(&staged, FORMAT_TEXT.as_bytes(), true)?;
+    fs::rename(&staged, format_path)?;
+    sync_dir(root)
 }
 
 /// A directory without `FORMAT` becomes a store only if it holds nothing but (parts of) a store

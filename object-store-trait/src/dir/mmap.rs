@@ -12,7 +12,9 @@
 //!
 //! * writing at or after the object's size (appends, zero-filled preallocation; a failed append
 //!   leaves its bytes there and keeps the old size record) and then recording a larger size,
-//! * rewriting size records, which lie before `DATA_START` and are never mapped, or
+//! * rewriting size records, which lie before `DATA_START` and are never mapped,
+//! * in a log-mode file (`logfile.rs`), writing segments (and zeroing a failed one's header) after
+//!   the end of the last segment, whose data is the only part mapped, or
 //! * replacing or removing it by `rename`/`unlink`, which leaves the mapped inode and its pages
 //!   alive until the mapping is dropped.
 //!

@@ -3,8 +3,9 @@
 //! # Layout
 //!
 //! ```text
-//! <root>/FORMAT                 "rbdj-dirstore 2\n" (checked at open)
-//! <root>/objects/<oid>/data     size records, then the object's bytes (see `datafile`)
+//! <root>/FORMAT                 "rbdj-dirstore 3\n" (checked at open; "2" is upgraded)
+//! <root>/objects/<oid>/data     size records, then the object's bytes (see `datafile`), or
+//!                               the object's appends as segments (see `logfile`)
 //! <root>/objects/<oid>/omap     the object's omap (see `omap_file`; absent = empty omap)
 //! <root>/objects/<oid>/*.tmp    half-written replacements (ignored; overwritten next time)
 //! <root>/tmp/NN-<unique>/       objects being created (NN = lock stripe), renamed into objects/
@@ -23,9 +24,11 @@ mod files;
 mod fsutil;
 mod layout;
 mod lock;
+mod logfile;
 #[allow(unsafe_code)]
 mod mmap;
 mod omap_file;
+mod size_record;
 #[cfg(test)]
 mod tests;
 
@@ -51,7 +54,9 @@ use crate::{
 };
 
 const FORMAT_FILE: &str = "FORMAT";
-const FORMAT_TEXT: &str = "rbdj-dirstore 2\n";
+const FORMAT_TEXT: &str = "rbdj-dirstore 3\n";
+/// The previous format, upgraded at open (format 3 adds log-mode data files, `logfile.rs`).
+const FORMAT_TEXT_2: &str = "rbdj-dirstore 2\n";
 const DATA: &str = "data";
 const DATA_TMP: &str = "data.tmp";
 const OMAP: &str = "omap";
@@ -146,10 +151,12 @@ fn open_stores() -> &'static OpenStores {
 /// An [`ObjectStore`] kept in a local directory (one sub-directory per object).
 ///
 /// * Appends write the whole batch with `pwritev` after the object's end in its data file (into
-///   space zero-filled ahead of time, see [`DirStoreOptions::preallocate_max_bytes`]), record the
-///   new size in the file's header and `fdatasync` once ([`SyncPolicy::Data`]); if the write or
-///   sync fails the size record is put back and the error returned. Data files stay open between
-///   operations ([`DirStoreOptions::open_files`]).
+///   space zero-filled ahead of time, see [`DirStoreOptions::preallocate_max_bytes`]) and
+///   `fdatasync` once ([`SyncPolicy::Data`]). An object created by an append or an omap update
+///   keeps its appends as segments, each with a header right before its bytes (one contiguous
+///   write); any other object records its new size in the file's header. If the write or sync
+///   fails, the segment header is cleared or the size record put back, and the error returned.
+///   Data files stay open between operations ([`DirStoreOptions::open_files`]).
 /// * Omaps are rewritten whole (temporary file, sync, rename, directory sync) with a CRC32C, and
 ///   cached in memory; a damaged omap file is reported as [`StoreError::Corrupt`].
 /// * Mutations of an object hold its lock stripe exclusively (an in-process lock plus `flock` on
@@ -270,12 +277,15 @@ impl DirStore {
     }
 
     /// Creates a missing object atomically: builds its directory under `tmp/`, then renames it.
-    /// Caller holds the object's stripe exclusively.
+    /// With `log`, the data file is a log-mode one (`logfile.rs`: for objects created by an
+    /// append or an omap update, which are appended to), else a sized one (objects created by a
+    /// write). Caller holds the object's stripe exclusively.
     fn create_object(
         &self,
         oid: &str,
         data: &[Bytes],
         omap: Option<&BTreeMap<String, Bytes>>,
+        log: bool,
     ) -> Result<()> {
         let sync = self.sync();
         let encoded = match omap {
@@ -285,7 +295,11 @@ impl DirStore {
         let stage = self.shared.tmp.join(leftover_name(oid));
         let build = || -> io::Result<()> {
             fs::create_dir(&stage)?;
-            datafile::create(&stage.join(DATA), data, sync)?;
+            if log {
+                logfile::create(&stage.join(DATA), data, sync)?;
+            } else {
+                size_record::create(&stage.join(DATA), data, sync)?;
+            }
             if let Some(bytes) = &encoded {
                 overwrite_file(&stage.join(OMAP), bytes, sync)?;
             }
@@ -361,7 +375,7 @@ impl ObjectStore for DirStore {
             None => {
                 guard.check_soft_max(oid, 0)?;
                 check_guards(oid, &BTreeMap::new(), &guard.omap)?;
-                self.create_object(oid, data, None)?;
+                self.create_object(oid, data, None, true)?;
                 Ok(0)
             }
         }
@@ -385,8 +399,13 @@ impl ObjectStore for DirStore {
         let _lock = self.shared.locks.exclusive(oid)?;
         let Some((file, snap)) = self.data_file(oid)? else {
             let whole = crate::splice(&[], offset, &data)?;
-            return self.create_object(oid, &[whole], None);
+            return self.create_object(oid, &[whole], None, false);
         };
+        if file.is_log() {
+            // Log-mode files take appends only: the write replaces the file with a sized one.
+            drop(_lock);
+            return crate::write_at_by_copy(self, oid, offset, &data);
+        }
         file.write_in_place(&snap, offset, &data, self.sync())
             .map_err(|e| StoreError::io("write", oid, e))
     }
@@ -446,11 +465,22 @@ impl ObjectStore for DirStore {
         }
         let want_usize = usize::try_from(want)
             .map_err(|_| StoreError::InvalidArgument(format!("read of {want} bytes too large")))?;
-        if self.opts.mmap_reads && want >= self.opts.mmap_threshold_bytes.max(1) {
-            return mmap::map_range(file, DATA_START + offset, want_usize).map_err(io_err);
+        let mmap = self.opts.mmap_reads && want >= self.opts.mmap_threshold_bytes.max(1);
+        let start = match data_file.log_ranges(offset, want) {
+            None => DATA_START + offset,
+            // Within one segment: read it like a sized file's bytes.
+            Some(ranges) if ranges.len() == 1 => ranges.first().map_or(0, |r| r.start),
+            Some(ranges) => {
+                return logfile::read_ranges(file, &ranges)
+                    .map(Bytes::from)
+                    .map_err(io_err)
+            }
+        };
+        if mmap {
+            return mmap::map_range(file, start, want_usize).map_err(io_err);
         }
         let mut buf = vec![0u8; want_usize];
-        let got = omap_file::read_full_at(file, &mut buf, DATA_START + offset).map_err(io_err)?;
+        let got = omap_file::read_full_at(file, &mut buf, start).map_err(io_err)?;
         buf.truncate(got);
         Ok(Bytes::from(buf))
     }
@@ -509,7 +539,7 @@ impl ObjectStore for DirStore {
         validate_oid(oid)?;
         let _lock = self.shared.locks.exclusive(oid)?;
         if !self.object_exists(oid)? {
-            return self.create_object(oid, &[data], None);
+            return self.create_object(oid, &[data], None, false);
         }
         let dir = self.object_dir(oid);
         let tmp = dir.join(DATA_TMP);
@@ -523,7 +553,7 @@ impl ObjectStore for DirStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            datafile::create(&tmp, &[data], self.sync())?;
+            size_record::create(&tmp, &[data], self.sync())?;
             retire()?;
             fs::rename(&tmp, dir.join(DATA))?;
             if self.sync() {
@@ -565,7 +595,7 @@ impl ObjectStore for DirStore {
             }
             let mut map = BTreeMap::new();
             batch.apply_to(&mut map);
-            return self.create_object(oid, &[], Some(&map));
+            return self.create_object(oid, &[], Some(&map), true);
         }
         let current = self.load_omap(oid)?;
         check_guards(oid, &current.map, &batch.guards)?;

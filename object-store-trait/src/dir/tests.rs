@@ -124,7 +124,7 @@ fn format_is_created_once_and_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();
     let format = tmp.path().join(FORMAT_FILE);
     assert!(write_format(tmp.path(), &format).unwrap());
-    assert_eq!(fs::read(&format).unwrap(), b"rbdj-dirstore 2\n");
+    assert_eq!(fs::read(&format).unwrap(), b"rbdj-dirstore 3\n");
     // A second opener that found FORMAT missing loses the race and leaves the file alone, even
     // one with other contents (which `open` then reports).
     fs::write(&format, "something else\n").unwrap();
@@ -235,4 +235,138 @@ fn unsynced_writes_leave_the_size_records_alone() {
     want.truncate(8000);
     want.extend_from_slice(&[9u8; 500]);
     assert_eq!(open(tmp.path()).read_all("o").unwrap(), want);
+}
+
+/// Random appends to a log-mode object and random reads, against a byte vector; through the
+/// handle that appended, a fresh handle (another process) and, with small memory-mapped reads,
+/// through maps of single segments.
+#[test]
+fn log_mode_reads_match_a_model() {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    for (seed, mmap_reads) in [(1u64, false), (2, true), (3, true)] {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = DirStoreOptions {
+            mmap_reads,
+            mmap_threshold_bytes: 64,
+            ..DirStoreOptions::unsynced()
+        };
+        let a = DirStore::open_unshared(tmp.path(), opts.clone()).unwrap();
+        let b = DirStore::open_unshared(tmp.path(), opts).unwrap();
+        let mut model = Vec::new();
+        for step in 0..120 {
+            let writer = if step % 5 == 4 { &b } else { &a };
+            let len = match rng.gen_range(0..4) {
+                0 => 0,
+                1 => rng.gen_range(1..16),
+                2 => rng.gen_range(16..5000),
+                _ => rng.gen_range(5000..70_000),
+            };
+            let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let cut = rng.gen_range(0..=len);
+            let batch = [
+                Bytes::copy_from_slice(&bytes[..cut]),
+                Bytes::copy_from_slice(&bytes[cut..]),
+            ];
+            let at = writer.append("o", &batch, &AppendGuard::none()).unwrap();
+            assert_eq!(at, model.len() as u64);
+            model.extend_from_slice(&bytes);
+            for reader in [&a, &b] {
+                assert_eq!(reader.stat("o").unwrap().size, model.len() as u64);
+                let off = rng.gen_range(0..=model.len());
+                let want = rng.gen_range(0..=model.len() - off + 10);
+                let got = reader.read("o", off as u64, want as u64).unwrap();
+                let end = (off + want).min(model.len());
+                assert_eq!(&got[..], &model[off..end], "read {off}+{want}");
+            }
+        }
+        assert!(a.data_file("o").unwrap().unwrap().0.is_log());
+        let fresh = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+        assert_eq!(fresh.read_all("o").unwrap(), &model[..]);
+    }
+}
+
+#[test]
+fn write_at_turns_a_log_file_into_a_sized_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = DirStore::open(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    let none = AppendGuard::none();
+    store
+        .append("o", &[Bytes::from_static(b"hello")], &none)
+        .unwrap();
+    store
+        .append("o", &[Bytes::from_static(b" world")], &none)
+        .unwrap();
+    assert!(store.data_file("o").unwrap().unwrap().0.is_log());
+    store.write_at("o", 3, Bytes::from_static(b"LOW")).unwrap();
+    assert!(!store.data_file("o").unwrap().unwrap().0.is_log());
+    assert_eq!(store.read_all("o").unwrap(), &b"helLOWworld"[..]);
+    store
+        .append("o", &[Bytes::from_static(b"!")], &none)
+        .unwrap();
+    // Unsynced writes of a log-mode object take the same path.
+    store
+        .append("p", &[Bytes::from_static(b"abc")], &none)
+        .unwrap();
+    store
+        .write_at_unsynced("p", 1, Bytes::from_static(b"X"))
+        .unwrap();
+    drop(store);
+    let store = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    assert_eq!(store.read_all("o").unwrap(), &b"helLOWworld!"[..]);
+    assert_eq!(store.read_all("p").unwrap(), &b"aXc"[..]);
+}
+
+#[test]
+fn a_format_2_store_is_upgraded_and_keeps_its_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = DirStore::open(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    store
+        .write_full("sized", Bytes::from_static(b"old"))
+        .unwrap();
+    drop(store);
+    fs::write(tmp.path().join(FORMAT_FILE), FORMAT_TEXT_2).unwrap();
+    let store = DirStore::open(tmp.path(), DirStoreOptions::default()).unwrap();
+    assert_eq!(
+        fs::read(tmp.path().join(FORMAT_FILE)).unwrap(),
+        FORMAT_TEXT.as_bytes()
+    );
+    assert_eq!(store.read_all("sized").unwrap(), &b"old"[..]);
+    let none = AppendGuard::none();
+    store
+        .append("sized", &[Bytes::from_static(b"+")], &none)
+        .unwrap();
+    store
+        .append("log", &[Bytes::from_static(b"new")], &none)
+        .unwrap();
+    assert_eq!(store.read_all("sized").unwrap(), &b"old+"[..]);
+    assert_eq!(store.read_all("log").unwrap(), &b"new"[..]);
+}
+
+#[test]
+fn segment_headers_need_the_file_nonce_and_their_index() {
+    use super::logfile::SegHeader;
+    let header = SegHeader {
+        retired: false,
+        index: 7,
+        len: 4096,
+        data_crc: 0x1234_5678,
+    };
+    let bytes = header.encode(42);
+    assert_eq!(SegHeader::decode(&bytes, 42, 7), Some(header));
+    assert_eq!(
+        SegHeader::decode(&bytes, 43, 7),
+        None,
+        "another file's nonce"
+    );
+    assert_eq!(SegHeader::decode(&bytes, 42, 8), None, "another position");
+    for cut in 0..bytes.len() {
+        assert_eq!(SegHeader::decode(&bytes[..cut], 42, 7), None);
+    }
+    for i in 0..bytes.len() {
+        let mut flipped = bytes;
+        flipped[i] ^= 0x10;
+        assert_eq!(SegHeader::decode(&flipped, 42, 7), None, "bit flip at {i}");
+    }
 }

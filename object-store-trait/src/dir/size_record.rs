@@ -1,0 +1,177 @@
+//! Size records of sized data files (store format 2, see `datafile.rs`): their encoding, the
+//! two-slot header, the check of the bytes a record certifies, and creation of such a file.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::fsutil::pwrite_all_vectored;
+use super::omap_file::read_full_at;
+
+/// File offset of the object's first byte.
+pub(super) const DATA_START: u64 = 4096;
+pub(super) const SLOT_OFFSETS: [u64; 2] = [0, 512];
+pub(super) const RECORD_LEN: usize = 48;
+pub(super) const HEADER_READ: usize = 512 + RECORD_LEN;
+const MAGIC: &[u8; 8] = b"RBDJSIZE";
+const FLAG_RETIRED: u32 = 1;
+
+/// One size record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SizeRecord {
+    pub(super) seq: u64,
+    pub(super) size: u64,
+    pub(super) check_start: u64,
+    pub(super) check_crc: u32,
+    pub(super) retired: bool,
+}
+
+impl SizeRecord {
+    /// A record that certifies no bytes (their durability is established otherwise).
+    pub(super) fn unchecked(seq: u64, size: u64) -> SizeRecord {
+        SizeRecord {
+            seq,
+            size,
+            check_start: size,
+            check_crc: 0,
+            retired: false,
+        }
+    }
+
+    pub(super) fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut out = [0u8; RECORD_LEN];
+        let flags = if self.retired { FLAG_RETIRED } else { 0 };
+        let fields = [
+            &MAGIC[..],
+            &self.seq.to_le_bytes(),
+            &self.size.to_le_bytes(),
+            &self.check_start.to_le_bytes(),
+            &self.check_crc.to_le_bytes(),
+            &flags.to_le_bytes(),
+        ];
+        let mut at = 0;
+        for field in fields {
+            if let Some(dst) = out.get_mut(at..at + field.len()) {
+                dst.copy_from_slice(field);
+            }
+            at += field.len();
+        }
+        let crc = crc32c::crc32c(out.get(..40).unwrap_or_default());
+        if let Some(dst) = out.get_mut(40..44) {
+            dst.copy_from_slice(&crc.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes a record; `None` for anything that is not a whole, intact record.
+    pub(super) fn decode(bytes: &[u8]) -> Option<SizeRecord> {
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let u32_at = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+        };
+        if bytes.get(..8)? != MAGIC || crc32c::crc32c(bytes.get(..40)?) != u32_at(40)? {
+            return None;
+        }
+        let record = SizeRecord {
+            seq: u64_at(8)?,
+            size: u64_at(16)?,
+            check_start: u64_at(24)?,
+            check_crc: u32_at(32)?,
+            retired: u32_at(36)? & FLAG_RETIRED != 0,
+        };
+        (record.check_start <= record.size && record.size <= u64::MAX - DATA_START)
+            .then_some(record)
+    }
+}
+
+/// Both slots of a header as read from the file.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Header {
+    pub(super) slots: [Option<SizeRecord>; 2],
+}
+
+impl Header {
+    pub(super) fn read(file: &File) -> io::Result<Header> {
+        let mut buf = [0u8; HEADER_READ];
+        let got = read_full_at(file, &mut buf, 0)?;
+        Ok(Header::parse(&buf, got))
+    }
+
+    /// The header in the first `got` bytes of `buf` (the first [`HEADER_READ`] bytes of a file).
+    pub(super) fn parse(buf: &[u8; HEADER_READ], got: usize) -> Header {
+        let slot = |i: usize| {
+            let at = usize::try_from(*SLOT_OFFSETS.get(i)?).ok()?;
+            SizeRecord::decode(buf.get(at..(at + RECORD_LEN).min(got))?)
+        };
+        Header {
+            slots: [slot(0), slot(1)],
+        }
+    }
+
+    /// Valid records, newest first, as `(slot, record)`.
+    pub(super) fn newest_first(&self) -> Vec<(usize, SizeRecord)> {
+        let mut out: Vec<(usize, SizeRecord)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (i, r)))
+            .collect();
+        out.sort_by_key(|(_, r)| std::cmp::Reverse(r.seq));
+        out
+    }
+
+    /// Sequence number for the next record.
+    pub(super) fn next_seq(&self) -> u64 {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|r| r.seq)
+            .max()
+            .unwrap_or(0)
+            .wrapping_add(1)
+    }
+}
+
+/// Whether `record` describes bytes that are really in `file` (of length `phys`).
+pub(super) fn certified(file: &File, record: &SizeRecord, phys: u64) -> io::Result<bool> {
+    if DATA_START.saturating_add(record.size) > phys {
+        return Ok(false);
+    }
+    let mut crc = 0u32;
+    let mut at = record.check_start;
+    let mut buf = vec![0u8; (record.size - record.check_start).min(1 << 20) as usize];
+    while at < record.size {
+        let n = (record.size - at).min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        if read_full_at(file, chunk, DATA_START + at)? < n {
+            return Ok(false);
+        }
+        crc = crc32c::crc32c_append(crc, chunk);
+        at += n as u64;
+    }
+    Ok(crc == record.check_crc)
+}
+
+/// Creates the data file of a new object (or a replacement) at `path` holding `data`, and
+/// syncs it if asked. Its record certifies nothing: the file becomes visible only by a rename
+/// after this sync.
+pub(super) fn create(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> {
+    let size: u64 = data.iter().map(|b| b.len() as u64).sum();
+    let mut header = vec![0u8; DATA_START as usize];
+    if let Some(slot) = header.get_mut(..RECORD_LEN) {
+        slot.copy_from_slice(&SizeRecord::unchecked(1, size).encode());
+    }
+    let mut bufs = Vec::with_capacity(data.len() + 1);
+    bufs.push(Bytes::from(header));
+    bufs.extend(data.iter().filter(|b| !b.is_empty()).cloned());
+    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    pwrite_all_vectored(&file, &bufs, 0)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
