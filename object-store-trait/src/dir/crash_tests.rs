@@ -133,23 +133,31 @@ fn check_recovered(
 #[test]
 fn torn_appends_recover_to_before_or_after() {
     let mut survived = [0usize; 2];
-    for seed in 0..8u64 {
+    for seed in 0..9u64 {
         let mut rng = SmallRng::seed_from_u64(seed);
         let work = tempfile::tempdir().unwrap();
         let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
         let recovery = Recovery::new();
         let first = Bytes::from_static(b"first");
-        if seed % 2 == 0 {
+        let log = seed % 3 != 1;
+        if seed % 3 == 2 {
+            // A log-mode file reused from a removed object, full of its old segments.
+            for _ in 0..4 {
+                store
+                    .append("old", &random_batch(&mut rng), &AppendGuard::none())
+                    .unwrap();
+            }
+            store.remove("old").unwrap();
+        }
+        if log {
             // Created by an append: a log-mode data file (segments).
             store.append("o", &[first], &AppendGuard::none()).unwrap();
         } else {
             // Created by a write: a sized data file (size records).
             store.write_full("o", first).unwrap();
         }
-        assert_eq!(
-            store.data_file("o").unwrap().unwrap().0.is_log(),
-            seed % 2 == 0
-        );
+        assert_eq!(store.data_file("o").unwrap().unwrap().0.is_log(), log);
+        assert_eq!(fs::read_dir(work.path().join("spare")).unwrap().count(), 0);
         let mut model = b"first".to_vec();
         let mut prev = fs::read(work.path().join("objects/o/data")).unwrap();
         for k in 0..24 {

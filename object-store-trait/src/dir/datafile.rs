@@ -56,7 +56,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 
 use super::fsutil::pwrite_all_vectored;
-use super::logfile::{clear_header, decode_file_header, LogSnapshot, LogState, SEG_HEADER_LEN};
+use super::logfile::{
+    clear_header, decode_file_header, read_ranges, LogSnapshot, LogState, SEG_HEADER_LEN,
+};
+use super::mmap;
 use super::omap_file::read_full_at;
 pub(super) use super::size_record::DATA_START;
 use super::size_record::{certified, Header, SizeRecord, HEADER_READ, RECORD_LEN, SLOT_OFFSETS};
@@ -210,13 +213,51 @@ impl DataFile {
             .ok_or_else(|| corrupt(oid, "data file has no intact size record"))
     }
 
-    /// For a log-mode file, the file ranges holding object bytes `[offset, offset + len)` (below
-    /// the size of the last snapshot); `None` for a sized file, whose object bytes start at
-    /// [`DATA_START`]. Caller holds the stripe.
-    pub(super) fn log_ranges(&self, offset: u64, len: u64) -> Option<Vec<std::ops::Range<u64>>> {
+    /// Reads up to `len` object bytes from `offset` (fewer at the end of the object as of
+    /// `snap`). Reads of at least `mmap_from` bytes of a sized file are memory-mapped; log-mode
+    /// files are never mapped, since their inode may be reused for another object (`spare.rs`).
+    /// Caller holds the stripe.
+    pub(super) fn read(
+        &self,
+        snap: &Snapshot,
+        offset: u64,
+        len: u64,
+        mmap_from: Option<u64>,
+    ) -> io::Result<Bytes> {
+        let want = len.min(snap.size().saturating_sub(offset));
+        if want == 0 {
+            return Ok(Bytes::new());
+        }
+        let want_usize = usize::try_from(want)
+            .map_err(|_| io::Error::other(format!("read of {want} bytes too large")))?;
+        let start = match &self.format {
+            Format::Sized { .. } => {
+                if mmap_from.is_some_and(|from| want >= from) {
+                    return mmap::map_range(&self.file, DATA_START + offset, want_usize);
+                }
+                DATA_START + offset
+            }
+            Format::Log(state) => {
+                let ranges = state.file_ranges(offset, want);
+                match ranges.as_slice() {
+                    // Within one segment: read it like a sized file's bytes.
+                    [one] => one.start,
+                    _ => return read_ranges(&self.file, &ranges).map(Bytes::from),
+                }
+            }
+        };
+        let mut buf = vec![0u8; want_usize];
+        let got = read_full_at(&self.file, &mut buf, start)?;
+        buf.truncate(got);
+        Ok(Bytes::from(buf))
+    }
+
+    /// Whether the file still belongs to the object it was opened for (a log-mode file may be
+    /// reused for another object once its own is removed, `spare.rs`).
+    pub(super) fn still_current(&self) -> io::Result<bool> {
         match &self.format {
-            Format::Log(state) => Some(state.file_ranges(offset, len)),
-            Format::Sized { .. } => None,
+            Format::Log(state) => state.still_current(&self.file),
+            Format::Sized { .. } => Ok(true),
         }
     }
 

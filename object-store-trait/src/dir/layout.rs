@@ -21,6 +21,7 @@ pub(super) fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Share
     let objects = root.join("objects");
     let tmp = root.join("tmp");
     let trash = root.join("trash");
+    let spare = root.join("spare");
     let locks_dir = root.join("locks");
     let format_path = root.join(FORMAT_FILE);
     match fs::read(&format_path) {
@@ -38,7 +39,7 @@ pub(super) fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Share
         }
         Err(e) => return Err(io_err("read FORMAT")(e)),
     }
-    for dir in [&objects, &tmp, &trash, &locks_dir] {
+    for dir in [&objects, &tmp, &trash, &spare, &locks_dir] {
         fs::create_dir_all(dir).map_err(io_err("create store layout"))?;
     }
     if opts.sync == SyncPolicy::Data {
@@ -50,6 +51,7 @@ pub(super) fn init_layout(root: PathBuf, opts: &DirStoreOptions) -> Result<Share
         objects,
         tmp,
         trash,
+        spare,
         locks,
         omap: OmapCache::default(),
         files: FileCache::new(opts.open_files),
@@ -111,8 +113,10 @@ pub(super) fn refuse_foreign_directory(root: &Path) -> Result<()> {
         let entry = entry.map_err(|e| StoreError::io("open store", &*shown, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = matches!(&*name, "FORMAT" | "objects" | "tmp" | "trash" | "locks")
-            || name.starts_with("FORMAT.");
+        let ours = matches!(
+            &*name,
+            "FORMAT" | "objects" | "tmp" | "trash" | "spare" | "locks"
+        ) || name.starts_with("FORMAT.");
         if !ours {
             return Err(StoreError::InvalidArgument(format!(
                 "{shown} is not empty and not a DirStore (found {name:?})"

@@ -32,7 +32,7 @@
 //! # Crash safety
 //!
 //! An append writes its header and data with one `pwritev` at the end of the last segment
-//! (usually into zero-filled space) and syncs. Appends of a file are serialised and each returns
+//! (into zero-filled space, or over the old bytes of a reused file, `spare.rs`) and syncs. Appends of a file are serialised and each returns
 //! only after its sync, so a crash can tear only the newest segment: its header may persist
 //! without (all of) its data. Whoever finds a segment last on a walk checks its data CRC and
 //! drops it if the check fails. Earlier segments were durable before the next one was written.
@@ -41,7 +41,13 @@
 //!
 //! Client data cannot pass for a header: a header must carry the file's nonce, a random value
 //! stored only in the file header, which no object read returns; stale headers of a dropped
-//! segment lie at or after the end, where the next append overwrites them first.
+//! segment lie at or after the end, where the next append overwrites them first; the segments
+//! of the object that had a reused file before carry that file's old nonce.
+//!
+//! A reused file gets a new file header before any segment is written into it, and an open file
+//! is checked against its file header on every use (see [`LogState::snapshot`]), so a process
+//! that still has the removed object's file open notices and reopens by path. Log-mode files are
+//! never memory-mapped.
 //!
 //! Only [`super::DirStore`] appends, retirements and reads use log files. Any other mutation of a
 //! log-mode object (an in-place `write_at`, `write_full`) replaces the file with a sized one.
@@ -167,6 +173,9 @@ pub(super) struct LogSnapshot {
     pub(super) next_index: u64,
     /// Index of the last segment if it is a retirement.
     pub(super) retired: Option<u64>,
+    /// The file header no longer holds this file's nonce: the object was removed and its file
+    /// reused for another (`spare.rs`).
+    pub(super) reused: bool,
 }
 
 /// The segments of an open log-mode file known to this process.
@@ -194,6 +203,7 @@ impl LogState {
             end: SEGMENTS_START,
             next_index: 0,
             retired: None,
+            reused: false,
         };
         let mut segments = Segments {
             tail: start,
@@ -208,17 +218,28 @@ impl LogState {
     }
 
     /// The current end, after following segments other processes appended since the last look.
+    ///
+    /// It reads the header after the last known segment first and the file header second: a
+    /// process that reuses the file of a removed object (`spare.rs`) rewrites the file header
+    /// before it writes any segment, so a walker that finds the removal's retirement overwritten
+    /// also finds the new nonce.
     pub(super) fn snapshot(&self, file: &File) -> io::Result<LogSnapshot> {
         let known = self.segments.lock().tail;
         let mut header = [0u8; SEG_HEADER_LEN as usize];
         let got = read_full_at(file, &mut header, known.end)?;
-        if SegHeader::decode(
+        let appended = SegHeader::decode(
             header.get(..got).unwrap_or_default(),
             self.nonce,
             known.next_index,
         )
-        .is_none()
-        {
+        .is_some();
+        if !self.still_current(file)? {
+            return Ok(LogSnapshot {
+                reused: true,
+                ..known
+            });
+        }
+        if !appended {
             return Ok(known);
         }
         // Another process appended: follow its segments. The stripe lock keeps appends out, so
@@ -238,7 +259,15 @@ impl LogState {
 
     /// Whether `snap` shows that the file was replaced or removed since it was opened.
     pub(super) fn is_retired(&self, snap: &LogSnapshot) -> bool {
-        snap.retired.is_some() && snap.retired != self.accepted_retired
+        snap.reused || (snap.retired.is_some() && snap.retired != self.accepted_retired)
+    }
+
+    /// Whether the file header still holds this file's nonce (the file was not reused for
+    /// another object since it was opened).
+    pub(super) fn still_current(&self, file: &File) -> io::Result<bool> {
+        let mut head = [0u8; FILE_HEADER_LEN];
+        let got = read_full_at(file, &mut head, 0)?;
+        Ok(decode_file_header(head.get(..got).unwrap_or_default()) == Some(self.nonce))
     }
 
     /// The header of the next segment after `snap`, holding `len` bytes with CRC `data_crc`.
@@ -274,6 +303,7 @@ impl LogState {
             end: data_at + len,
             next_index: snap.next_index + 1,
             retired: retired.then_some(snap.next_index),
+            reused: false,
         };
     }
 
@@ -340,6 +370,7 @@ fn walk(file: &File, nonce: u64, phys: u64, segments: &mut Segments) -> io::Resu
             end: seg_end,
             next_index: tail.next_index + 1,
             retired: seg.retired.then_some(tail.next_index),
+            reused: false,
         };
     }
     if let Some((seg, before, pushed)) = last {
@@ -412,8 +443,10 @@ fn new_nonce() -> u64 {
 }
 
 /// Creates a log-mode data file at `path` holding `data` (one segment, none if empty), and syncs
-/// it if asked. The file becomes visible only by a rename after this sync.
-pub(super) fn create(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> {
+/// it if asked; with `reused`, `path` is a spare file (`spare.rs`) whose old bytes stay after
+/// them (their headers carry another nonce). The file becomes visible only by a rename after this
+/// sync.
+pub(super) fn create(path: &Path, data: &[Bytes], sync: bool, reused: bool) -> io::Result<()> {
     let nonce = new_nonce();
     let len: u64 = data.iter().map(|b| b.len() as u64).sum();
     let mut head = vec![0u8; SEGMENTS_START as usize];
@@ -434,7 +467,11 @@ pub(super) fn create(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> 
         bufs.push(Bytes::copy_from_slice(&header.encode(nonce)));
         bufs.extend(data.iter().filter(|b| !b.is_empty()).cloned());
     }
-    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let file = if reused {
+        OpenOptions::new().write(true).open(path)?
+    } else {
+        OpenOptions::new().write(true).create_new(true).open(path)?
+    };
     pwrite_all_vectored(&file, &bufs, 0)?;
     if sync {
         file.sync_data()?;

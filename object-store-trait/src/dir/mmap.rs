@@ -3,8 +3,10 @@
 //!
 //! # Invariant that makes mapping sound
 //!
-//! A data file holds size records in its first [`super::datafile::DATA_START`] bytes and the
-//! object's bytes after them (see `datafile.rs`). A mapping of object bytes `[offset, offset +
+//! Only sized data files are mapped (log-mode files, `logfile.rs`, may be reused for another
+//! object, `spare.rs`, and are always read with `pread`). A sized data file holds size records in
+//! its first [`super::datafile::DATA_START`] bytes and the object's bytes after them (see
+//! `datafile.rs`). A mapping of object bytes `[offset, offset +
 //! len)` is created only while the caller holds the object's stripe lock (shared), only at file
 //! offsets from `DATA_START` on, and only below the object's size read from the file's current
 //! size record under that lock. Every [`super::DirStore`] (in any process) changes a data file
@@ -12,9 +14,7 @@
 //!
 //! * writing at or after the object's size (appends, zero-filled preallocation; a failed append
 //!   leaves its bytes there and keeps the old size record) and then recording a larger size,
-//! * rewriting size records, which lie before `DATA_START` and are never mapped,
-//! * in a log-mode file (`logfile.rs`), writing segments (and zeroing a failed one's header) after
-//!   the end of the last segment, whose data is the only part mapped, or
+//! * rewriting size records, which lie before `DATA_START` and are never mapped, or
 //! * replacing or removing it by `rename`/`unlink`, which leaves the mapped inode and its pages
 //!   alive until the mapping is dropped.
 //!
