@@ -434,11 +434,20 @@ fn run_backend(backend: Backend) {
     println!("\n## {name}: lag ack → applied (target rate = fraction of the max ingest above)");
     println!("| load | poll age | achieved writes/s | samples | p50 | p99 | max |");
     println!("|---|---|---|---|---|---|---|");
-    for (fraction, poll) in [
-        (0.5, Duration::from_millis(10)),
-        (0.5, Duration::from_secs(5)),
-        (0.1, Duration::from_millis(10)),
-    ] {
+    // `RBDJ_LAG_LOADS=0.2,0.3` measures other loads (poll age 10 ms) instead.
+    let loads: Vec<(f64, Duration)> = match std::env::var("RBDJ_LAG_LOADS") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|f| f.trim().parse().ok())
+            .map(|f| (f, Duration::from_millis(10)))
+            .collect(),
+        Err(_) => vec![
+            (0.5, Duration::from_millis(10)),
+            (0.5, Duration::from_secs(5)),
+            (0.1, Duration::from_millis(10)),
+        ],
+    };
+    for (fraction, poll) in loads {
         let (achieved, samples, [p50, p99, max]) = lag(backend, ingest_rate * fraction, poll, None);
         println!(
             "| {:.0} % | {poll:?} | {achieved:.0} | {samples} | {:.2} ms | {:.2} ms | {:.2} ms |",

@@ -288,8 +288,17 @@ impl DataFile {
         }
     }
 
-    /// Writes `record` into the slot that does not hold the current one.
+    /// Writes `record` into the slot that does not hold the current one. If the current record
+    /// is an unsynced one (`writes_unsynced`), that slot holds the last durable record, so the
+    /// file is synced first.
     fn put_record(&self, snap: &SizedSnapshot, record: &SizeRecord) -> io::Result<()> {
+        if snap.record.unsynced {
+            self.file.sync_data()?;
+        }
+        self.put_record_unchecked(snap, record)
+    }
+
+    fn put_record_unchecked(&self, snap: &SizedSnapshot, record: &SizeRecord) -> io::Result<()> {
         let other = SLOT_OFFSETS.get(1 - snap.slot.min(1)).copied().unwrap_or(0);
         self.file.write_all_at(&record.encode(), other)
     }
@@ -393,6 +402,7 @@ impl DataFile {
             check_start: size,
             check_crc: crc,
             retired: false,
+            unsynced: false,
         };
         let written = self
             .grow_past(DATA_START + new_size, len, size, prealloc_max)
@@ -490,26 +500,85 @@ impl DataFile {
         result
     }
 
-    /// Whether writing `[offset, end)` in place needs no new size record: the range lies inside
-    /// the object and the current record certifies none of its bytes. Such a write is a plain
-    /// `pwrite` that may go unsynced ([`super::DirStore`]'s `write_at_unsynced`): a crash
-    /// can then lose any of its sectors but nothing else, since both records stay as they are.
-    pub(super) fn overwrites_without_record(snap: &Snapshot, offset: u64, end: u64) -> bool {
+    /// Whether a write may go unsynced ([`super::DirStore`]'s `write_at_unsynced`,
+    /// [`DataFile::write_unsynced`]): a sized file whose current record certifies none of the
+    /// object's bytes. The write is a plain `pwrite` (with the zeros of a gap before it); if it
+    /// extends the object, a record of the new size marked *unsynced* goes into the slot that
+    /// does not hold the last durable record (the other slot, or the current one if that is
+    /// itself unsynced), also without a sync. While an unsynced record is current the other slot
+    /// holds the last durable one, and every mutation that writes a record there syncs first;
+    /// [`DataFile::sync_unsynced`] confirms it. So a crash before the sync can leave each sector
+    /// of the range (and of the gap) new or as the file held it before, and any size from the
+    /// last durable one up, never losing bytes made durable earlier. Past the object's end the
+    /// file holds zeros, or the leftovers of a failed append to the object.
+    pub(super) fn writes_unsynced(snap: &Snapshot) -> bool {
         match snap {
-            Snapshot::Sized(s) => {
-                offset <= end && end <= s.record.size && s.record.check_start >= s.record.size
-            }
+            Snapshot::Sized(s) => s.record.check_start >= s.record.size,
             Snapshot::Log(_) => false,
         }
     }
 
-    fn write_range(
+    /// An unsynced write (see [`DataFile::writes_unsynced`], which must hold for `snap`): the
+    /// bytes, and if they extend the object a record of the new size marked unsynced, in the
+    /// slot of the current record if that is an unsynced one too, else in the other slot.
+    /// Caller holds the stripe exclusively.
+    pub(super) fn write_unsynced(
+        &self,
+        snap: &Snapshot,
+        offset: u64,
+        data: &[u8],
+    ) -> io::Result<()> {
+        let Snapshot::Sized(snap) = snap else {
+            return Err(io::Error::other("unsynced write to a log-mode data file"));
+        };
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|e| *e <= u64::MAX - DATA_START)
+            .ok_or_else(|| io::Error::other("write overflows"))?;
+        self.write_bytes(snap, offset, end, data)?;
+        if end <= snap.record.size {
+            return Ok(());
+        }
+        let record = SizeRecord {
+            unsynced: true,
+            ..SizeRecord::unchecked(snap.header.next_seq(), end)
+        };
+        if snap.record.unsynced {
+            let slot = SLOT_OFFSETS.get(snap.slot).copied().unwrap_or(0);
+            self.file.write_all_at(&record.encode(), slot)
+        } else {
+            self.put_record_unchecked(snap, &record)
+        }
+    }
+
+    /// Whether the current record of `snap` is an unsynced one ([`DataFile::writes_unsynced`]).
+    pub(super) fn has_unsynced_record(snap: &Snapshot) -> bool {
+        matches!(snap, Snapshot::Sized(s) if s.record.unsynced)
+    }
+
+    /// Makes the unsynced writes before it durable: one `fdatasync`, and if the current record
+    /// is an unsynced one, a copy of it not marked so in the other slot and a second sync.
+    /// Caller holds the stripe exclusively.
+    pub(super) fn sync_unsynced(&self, snap: &Snapshot) -> io::Result<()> {
+        self.file.sync_data()?;
+        if let Snapshot::Sized(snap) = snap {
+            if snap.record.unsynced {
+                let record = SizeRecord::unchecked(snap.header.next_seq(), snap.record.size);
+                self.put_record_unchecked(snap, &record)?;
+                self.file.sync_data()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at object offset `offset` (ending at `end`), zero-filling a gap after the
+    /// object's end first. Syncs nothing.
+    fn write_bytes(
         &self,
         snap: &SizedSnapshot,
         offset: u64,
         end: u64,
         data: &[u8],
-        sync: bool,
     ) -> io::Result<()> {
         let size = snap.record.size;
         if offset > size {
@@ -522,6 +591,19 @@ impl DataFile {
         }
         self.file.write_all_at(data, DATA_START + offset)?;
         self.phys_len.fetch_max(DATA_START + end, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn write_range(
+        &self,
+        snap: &SizedSnapshot,
+        offset: u64,
+        end: u64,
+        data: &[u8],
+        sync: bool,
+    ) -> io::Result<()> {
+        let size = snap.record.size;
+        self.write_bytes(snap, offset, end, data)?;
         self.sync(sync)?;
         if end > size {
             // The new bytes are durable now, so the record certifies nothing and no opener ever

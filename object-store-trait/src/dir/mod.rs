@@ -426,21 +426,22 @@ impl ObjectStore for DirStore {
             .map_err(|e| StoreError::io("write", oid, e))
     }
 
-    /// An overwrite inside the object whose size record certifies none of its bytes (an image
-    /// object after its first overwrite) is a plain `pwrite`, synced later by
-    /// [`ObjectStore::sync_objects`]; anything else (a missing object, a write that extends the
-    /// object or needs a new size record, memory-mapped reads, [`SyncPolicy::None`]) is an
-    /// ordinary [`ObjectStore::write_at`], which also makes the file's earlier unsynced writes
-    /// durable.
+    /// A write into a sized data file whose size record certifies none of the object's bytes
+    /// (an image object) is a plain `pwrite`, and if it extends the object, a new size record
+    /// written the same way; both are synced later by [`ObjectStore::sync_objects`] (see
+    /// `DataFile::writes_unsynced` for what a crash can leave). Anything else (a missing object,
+    /// a log-mode file, a record that certifies bytes, memory-mapped reads,
+    /// [`SyncPolicy::None`]) is an ordinary [`ObjectStore::write_at`], which also makes the
+    /// file's earlier unsynced writes durable.
     fn write_at_unsynced(&self, oid: &str, offset: u64, data: Bytes) -> Result<()> {
         validate_oid(oid)?;
-        let end = crate::write_end(offset, data.len())?;
+        crate::write_end(offset, data.len())?;
         if self.sync() && !self.opts.mmap_reads {
             let _lock = self.shared.locks.exclusive(oid)?;
             if let Some((file, snap)) = self.data_file(oid)? {
-                if DataFile::overwrites_without_record(&snap, offset, end) {
+                if DataFile::writes_unsynced(&snap) {
                     return file
-                        .write_in_place(&snap, offset, &data, false)
+                        .write_unsynced(&snap, offset, &data)
                         .map_err(|e| StoreError::io("write", oid, e));
                 }
             }
@@ -448,18 +449,32 @@ impl ObjectStore for DirStore {
         self.write_at(oid, offset, data)
     }
 
-    /// One `fdatasync` per existing object (none under [`SyncPolicy::None`]).
+    /// One `fdatasync` per existing object (none under [`SyncPolicy::None`]); an object whose
+    /// unsynced writes extended it also gets its size record confirmed (a record write and a
+    /// second sync, under the exclusive lock; see `DataFile::writes_unsynced`).
     fn sync_objects(&self, oids: &[String]) -> Result<()> {
         if !self.sync() {
             return Ok(());
         }
         for oid in oids {
             validate_oid(oid)?;
-            let _lock = self.shared.locks.shared(oid)?;
-            if let Some((file, _)) = self.data_file(oid)? {
-                file.file()
-                    .sync_data()
-                    .map_err(|e| StoreError::io("sync", oid, e))?;
+            let io_err = |e| StoreError::io("sync", oid, e);
+            let confirm = {
+                let _lock = self.shared.locks.shared(oid)?;
+                match self.data_file(oid)? {
+                    Some((file, snap)) if !DataFile::has_unsynced_record(&snap) => {
+                        file.file().sync_data().map_err(io_err)?;
+                        false
+                    }
+                    Some(_) => true,
+                    None => false,
+                }
+            };
+            if confirm {
+                let _lock = self.shared.locks.exclusive(oid)?;
+                if let Some((file, snap)) = self.data_file(oid)? {
+                    file.sync_unsynced(&snap).map_err(io_err)?;
+                }
             }
         }
         Ok(())

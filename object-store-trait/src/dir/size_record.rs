@@ -17,6 +17,7 @@ pub(super) const RECORD_LEN: usize = 48;
 pub(super) const HEADER_READ: usize = 512 + RECORD_LEN;
 const MAGIC: &[u8; 8] = b"RBDJSIZE";
 const FLAG_RETIRED: u32 = 1;
+const FLAG_UNSYNCED: u32 = 2;
 
 /// One size record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub(super) struct SizeRecord {
     pub(super) check_start: u64,
     pub(super) check_crc: u32,
     pub(super) retired: bool,
+    /// Written by an unsynced write (`DataFile::writes_unsynced`) and not yet confirmed by a
+    /// sync: while such a record is current, the other slot holds the last durable record.
+    pub(super) unsynced: bool,
 }
 
 impl SizeRecord {
@@ -37,12 +41,14 @@ impl SizeRecord {
             check_start: size,
             check_crc: 0,
             retired: false,
+            unsynced: false,
         }
     }
 
     pub(super) fn encode(&self) -> [u8; RECORD_LEN] {
         let mut out = [0u8; RECORD_LEN];
-        let flags = if self.retired { FLAG_RETIRED } else { 0 };
+        let flags = if self.retired { FLAG_RETIRED } else { 0 }
+            | if self.unsynced { FLAG_UNSYNCED } else { 0 };
         let fields = [
             &MAGIC[..],
             &self.seq.to_le_bytes(),
@@ -82,6 +88,7 @@ impl SizeRecord {
             check_start: u64_at(24)?,
             check_crc: u32_at(32)?,
             retired: u32_at(36)? & FLAG_RETIRED != 0,
+            unsynced: u32_at(36)? & FLAG_UNSYNCED != 0,
         };
         (record.check_start <= record.size && record.size <= u64::MAX - DATA_START)
             .then_some(record)

@@ -196,21 +196,25 @@ fn record_slots(store: &DirStore, oid: &str) -> Vec<u8> {
     all[..DATA_START as usize].to_vec()
 }
 
-/// `write_at_unsynced` overwrites in place without touching the size records only where no new
-/// record is needed (inside the object, the current record certifying none of its bytes), so
-/// a crash before the sync can lose only those bytes; a write that creates or extends the
-/// object takes the durable `write_at` path and writes a new record. Either way the bytes are
-/// visible at once, to this handle and a fresh one.
+/// `write_at_unsynced` writes an image object's bytes, and a new size record when it extends the
+/// object, without syncing; a write that creates the object, or one to an object whose record
+/// certifies bytes (it was appended to), takes the durable `write_at` path. Either way the bytes
+/// are visible at once, to this handle and a fresh one.
 #[test]
-fn unsynced_writes_leave_the_size_records_alone() {
+fn unsynced_writes_of_image_objects() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let opts = DirStoreOptions {
+        mmap_reads: false,
+        ..DirStoreOptions::default()
+    };
+    let store = DirStore::open(tmp.path(), opts.clone()).unwrap();
+    let fresh = || DirStore::open_unshared(tmp.path(), opts.clone()).unwrap();
     // A missing object: created durably.
     store
         .write_at_unsynced("o", 0, Bytes::from(vec![1u8; 8192]))
         .unwrap();
-    // The first overwrite below the certified range writes an unchecked record (durable path).
-    store.write_at("o", 0, Bytes::from_static(b"A")).unwrap();
+    let (file, snap) = store.data_file("o").unwrap().unwrap();
+    assert!(DataFile::writes_unsynced(&snap) && !file.is_log());
     let records = record_slots(&store, "o");
     store
         .write_at_unsynced("o", 100, Bytes::from(vec![7u8; 1000]))
@@ -221,21 +225,35 @@ fn unsynced_writes_leave_the_size_records_alone() {
         "an overwrite wrote a record"
     );
     let mut want = vec![1u8; 8192];
-    want[0] = b'A';
     want[100..1100].fill(7);
+    assert_eq!(fresh().read_all("o").unwrap(), want);
+    // Extending (with a gap) writes a new record.
+    store
+        .write_at_unsynced("o", 9000, Bytes::from(vec![9u8; 500]))
+        .unwrap();
+    assert_ne!(record_slots(&store, "o"), records);
+    want.resize(9000, 0);
+    want.extend_from_slice(&[9u8; 500]);
     assert_eq!(store.read_all("o").unwrap(), want);
+    assert_eq!(fresh().stat("o").unwrap().size, want.len() as u64);
     store
         .sync_objects(&["o".to_owned(), "missing".to_owned()])
         .unwrap();
-    assert_eq!(open(tmp.path()).read_all("o").unwrap(), want);
-    // Extending the object needs a new record: the durable path.
+    assert_eq!(fresh().read_all("o").unwrap(), want);
+    // An object that was appended to (its record certifies the appended bytes) is written
+    // durably, with a record certifying nothing first.
+    store.write_full("p", Bytes::from_static(b"base")).unwrap();
     store
-        .write_at_unsynced("o", 8000, Bytes::from(vec![9u8; 500]))
+        .append("p", &[Bytes::from_static(b"+app")], &AppendGuard::none())
         .unwrap();
-    assert_ne!(record_slots(&store, "o"), records);
-    want.truncate(8000);
-    want.extend_from_slice(&[9u8; 500]);
-    assert_eq!(open(tmp.path()).read_all("o").unwrap(), want);
+    let (_, snap) = store.data_file("p").unwrap().unwrap();
+    assert!(!DataFile::writes_unsynced(&snap));
+    store
+        .write_at_unsynced("p", 2, Bytes::from_static(b"SE"))
+        .unwrap();
+    let (_, snap) = store.data_file("p").unwrap().unwrap();
+    assert!(DataFile::writes_unsynced(&snap));
+    assert_eq!(fresh().read_all("p").unwrap(), &b"baSE+app"[..]);
 }
 
 /// Random appends to a log-mode object and random reads, against a byte vector; through the

@@ -45,12 +45,12 @@ struct State {
 ///   `mode`. From then on every operation (reads too) fails with [`StoreError::Closed`].
 /// * [`CrashStore::reopen`] returns the surviving durable state as a fresh [`MemStore`], to be
 ///   handed to the code under test as the store after the restart.
-/// * [`ObjectStore::write_at_unsynced`] inside an object changes only the live bytes, as
-///   `DirStore`'s in-place overwrite does: at a crash they are lost (the object's data reverts
-///   to what it was before its first unsynced write) unless [`ObjectStore::sync_objects`] (one
-///   boundary) or a durable mutation of the object's data (`append`, `write_full`,
-///   `write_at`, `remove`) came after them. An unsynced write that creates or extends the
-///   object is an ordinary durable `write_at`.
+/// * [`ObjectStore::write_at_unsynced`] to an existing object changes only the live bytes (and
+///   size), as `DirStore`'s unsynced writes do: at a crash they are lost (the object's data
+///   reverts to what it was before its first unsynced write, size included) unless
+///   [`ObjectStore::sync_objects`] (one boundary) or a durable mutation of the object's data
+///   (`append`, `write_full`, `write_at`, `remove`) came after them. An unsynced write that
+///   creates the object is an ordinary durable `write_at`.
 ///
 /// All randomness (torn lengths, [`CrashMode::Random`]) comes from the seed, so a failing run is
 /// reproduced by its seed and `k`. A typical test runs a workload once to count boundaries `n`,
@@ -290,14 +290,14 @@ impl ObjectStore for CrashStore {
         let state = self.state.lock();
         self.check_open()?;
         validate_oid(oid)?;
-        let end = crate::write_end(offset, data.len())?;
+        crate::write_end(offset, data.len())?;
         let size = match self.inner.stat(oid) {
             Ok(stat) => Some(stat.size),
             Err(StoreError::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
         match size {
-            Some(size) if end <= size => {
+            Some(size) => {
                 let mut unsynced = self.unsynced.lock();
                 if !unsynced.contains_key(oid) {
                     let before = self.inner.read(oid, 0, size)?;
