@@ -12,7 +12,7 @@
 mod common;
 
 use common::{ok, rbdj, KillOnDrop};
-use object_store_trait::ObjectStore;
+use object_store_trait::{ObjectStore, ObjectStoreExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -169,11 +169,12 @@ fn inspect_reports_a_corrupted_object() {
         "img",
         ceph_export().to_str().unwrap(),
     ]);
-    // Flip a byte inside the first entry of one journal data object, on disk: object offset 200
-    // (file offset 4,296 after the data file's 4 KiB header). The first entry came with the
-    // append that created the object, whose bytes the store's size records never check (they
-    // certify only the latest append, and a mismatch there reads as a torn append that the store
-    // rolls back), so the flip reaches the journal's own CRC.
+    // Flip a byte inside the first entry of one journal data object, on disk: object offset 200.
+    // The store checks the bytes of an object's latest append (a mismatch reads as a torn
+    // append, which it rolls back), and a journal object's appends are timing-dependent; so the
+    // object is first rewritten whole (`write_full`: a sized data file whose size record
+    // certifies nothing, docs/object-store.md), where offset 200 is file offset 4,296 after the
+    // 4 KiB header and the flip reaches the journal's own CRC.
     let store = object_store_trait::DirStore::open(
         dir.path().join("site"),
         object_store_trait::DirStoreOptions::default(),
@@ -186,10 +187,13 @@ fn inspect_reports_a_corrupted_object() {
         .filter(|oid| store.stat(oid).unwrap().size > 20_000)
         .collect();
     journal_objects.sort();
-    drop(store);
     let victim = journal_objects.first().expect("a journal data object");
+    let whole = store.read_all(victim).unwrap();
+    store.write_full(victim, whole.clone()).unwrap();
+    drop(store);
     let data_file = dir.path().join("site/objects").join(victim).join("data");
     let mut bytes = std::fs::read(&data_file).unwrap();
+    assert_eq!(&bytes[4096..4096 + whole.len()], &whole[..]);
     bytes[4096 + 200] ^= 0x5a;
     std::fs::write(&data_file, &bytes).unwrap();
 

@@ -459,3 +459,40 @@ fn torn_unsynced_writes_keep_durable_bytes() {
     // Both sizes come back, so the states really tear the size records too.
     assert!(sizes[0] > 10 && sizes[1] > 10, "{sizes:?}");
 }
+
+/// A damaged segment header in the middle of a log-mode file is reported, not read as the end
+/// of the object (which would silently drop every later append); a damaged last header is
+/// indistinguishable from a torn append and rolls that append back.
+#[test]
+fn damaged_segment_header_in_the_middle_is_corrupt() {
+    let work = tempfile::tempdir().unwrap();
+    let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
+    let none = AppendGuard::none();
+    for i in 0..3u8 {
+        store
+            .append("o", &[Bytes::from(vec![i; 1000])], &none)
+            .unwrap();
+    }
+    drop(store);
+    let path = work.path().join("objects/o/data");
+    let clean = fs::read(&path).unwrap();
+    // Segments: headers at 4096, 4096 + 1040, 4096 + 2080.
+    for (header, expect_corrupt) in [(4096usize, true), (4096 + 1040, true), (4096 + 2080, false)] {
+        let mut bytes = clean.clone();
+        bytes[header + 30] ^= 0x01; // inside the length or data CRC: the header's CRC fails
+        fs::write(&path, &bytes).unwrap();
+        let store = DirStore::open_unshared(work.path(), DirStoreOptions::unsynced()).unwrap();
+        match store.read_all("o") {
+            Err(StoreError::Corrupt { .. }) => assert!(expect_corrupt, "header at {header}"),
+            Ok(got) => {
+                assert!(
+                    !expect_corrupt,
+                    "header at {header}: read {} bytes",
+                    got.len()
+                );
+                assert_eq!(got.len(), 2000, "the last append rolled back");
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}

@@ -171,7 +171,15 @@ impl DataFile {
         let mut buf = [0u8; HEADER_READ];
         let got = read_full_at(&file, &mut buf, 0).map_err(io_err)?;
         let format = match decode_file_header(buf.get(..got).unwrap_or_default()) {
-            Some(nonce) => Format::Log(LogState::open(&file, nonce, phys).map_err(io_err)?),
+            Some(nonce) => match LogState::open(&file, nonce, phys).map_err(io_err)? {
+                Ok(state) => Format::Log(state),
+                Err(at) => {
+                    return Err(corrupt(
+                        oid,
+                        format!("damaged segment header before the one at file offset {at}"),
+                    ))
+                }
+            },
             None => sized_format(&file, &Header::parse(&buf, got), phys)
                 .map_err(io_err)?
                 .ok_or_else(|| corrupt(oid, "data file has no intact size record"))?,

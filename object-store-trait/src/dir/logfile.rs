@@ -197,7 +197,9 @@ pub(super) struct LogState {
 
 impl LogState {
     /// Walks the segments of `file` (length `phys`) with file header `nonce`.
-    pub(super) fn open(file: &File, nonce: u64, phys: u64) -> io::Result<LogState> {
+    /// `Ok(Err(at))` if the walk stopped at a damaged header: a valid header of a later segment
+    /// of this file lies at file offset `at` (see [`later_segment`]).
+    pub(super) fn open(file: &File, nonce: u64, phys: u64) -> io::Result<Result<LogState, u64>> {
         let start = LogSnapshot {
             size: 0,
             end: SEGMENTS_START,
@@ -210,11 +212,14 @@ impl LogState {
             starts: Vec::new(),
         };
         walk(file, nonce, phys, &mut segments)?;
-        Ok(LogState {
+        if let Some(at) = later_segment(file, nonce, &segments.tail, phys)? {
+            return Ok(Err(at));
+        }
+        Ok(Ok(LogState {
             nonce,
             accepted_retired: segments.tail.retired,
             segments: Mutex::new(segments),
-        })
+        }))
     }
 
     /// The current end, after following segments other processes appended since the last look.
@@ -382,6 +387,61 @@ fn walk(file: &File, nonce: u64, phys: u64, segments: &mut Segments) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// How far past the end of the segments [`later_segment`] looks: more than any one append the
+/// journal's recorder makes (its `flush_bytes` is 1 MiB by default).
+const LATER_SEGMENT_WINDOW: u64 = 4 << 20;
+
+/// After a walk that stopped at `tail`: the file offset of a valid header of this file with a
+/// later index within [`LATER_SEGMENT_WINDOW`] bytes, if any. A torn last append leaves no
+/// later segment, so one found means a header in the middle of the file was damaged, which
+/// would otherwise silently hide every later segment. Headers are found by the file's nonce,
+/// which no object data contains.
+fn later_segment(
+    file: &File,
+    nonce: u64,
+    tail: &LogSnapshot,
+    phys: u64,
+) -> io::Result<Option<u64>> {
+    const CHUNK: u64 = 1 << 20;
+    let needle = nonce.to_le_bytes();
+    let finder = memchr::memmem::Finder::new(&needle);
+    let limit = phys.min(tail.end.saturating_add(LATER_SEGMENT_WINDOW));
+    let mut buf = vec![0u8; (CHUNK + SEG_HEADER_LEN) as usize];
+    let mut from = tail.end;
+    while from < limit {
+        // Chunks overlap by a header, so a header across a chunk boundary is seen whole.
+        let len = (limit - from).min(CHUNK + SEG_HEADER_LEN) as usize;
+        let chunk = buf.get_mut(..len).unwrap_or_default();
+        let got = read_full_at(file, chunk, from)?;
+        let chunk = chunk.get(..got).unwrap_or_default();
+        for hit in finder.find_iter(chunk) {
+            // The nonce sits 16 bytes into a header.
+            let Some(start) = hit.checked_sub(16) else {
+                continue;
+            };
+            let Some(bytes) = chunk.get(start..start + SEG_HEADER_LEN as usize) else {
+                continue;
+            };
+            let at = from + start as u64;
+            let index = u64::from_le_bytes(
+                bytes
+                    .get(8..16)
+                    .and_then(|b| b.try_into().ok())
+                    .unwrap_or_default(),
+            );
+            let later = index > tail.next_index || (index == tail.next_index && at != tail.end);
+            if later && SegHeader::decode(bytes, nonce, index).is_some() {
+                return Ok(Some(at));
+            }
+        }
+        if got < len {
+            break;
+        }
+        from += CHUNK;
+    }
+    Ok(None)
 }
 
 /// Whether the `len` bytes at file offset `at` have CRC32C `crc`.
