@@ -134,7 +134,9 @@ fn agent_options(lags: Arc<Mutex<Vec<f64>>>, applied: Arc<AtomicU64>) -> AgentOp
         retry_interval: Duration::from_millis(50),
         ..AgentOptions::default()
     };
-    options.replayer.flush_interval = Duration::from_millis(20);
+    // The replica is flushed at the replayer's defaults (every 1,024 IO events or 1 s): each
+    // flush syncs every dirty replica object, and on disk flushing every 20 ms (as the demo did
+    // until session 7) doubled the lag's median (`docs/bench/replay.md`).
     options.replayer.commit_interval = Duration::from_millis(50);
     // ObjectImage writes in place, so the replica needs no write-back cache.
     options.replayer.write_back_chunks = 0;
