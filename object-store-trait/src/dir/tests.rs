@@ -489,3 +489,64 @@ fn another_process_notices_that_its_open_file_was_reused() {
         assert_eq!(b.read_all("y").unwrap(), &y[..]);
     }
 }
+
+/// One handle keeps removing objects and creating others in their files (spare files) while a
+/// handle of "another process" reads them: a read returns only the blocks of the object it
+/// names, all of one incarnation and in order, or `NotFound`.
+#[test]
+fn reads_never_see_another_object_in_a_reused_file() {
+    const BLOCK: usize = 3000;
+    let block = |name: u8, incarnation: u32, index: u32| {
+        let mut b = vec![name; BLOCK];
+        b[1..5].copy_from_slice(&incarnation.to_le_bytes());
+        b[5..9].copy_from_slice(&index.to_le_bytes());
+        Bytes::from(b)
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let writer = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    let reader = DirStore::open_unshared(tmp.path(), DirStoreOptions::unsynced()).unwrap();
+    let names = ["a", "b", "c", "d", "e"];
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reads = std::thread::scope(|s| {
+        let reading = s.spawn(|| {
+            let mut ok = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, name) in names.iter().enumerate() {
+                    let bytes = match reader.read_all(name) {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            assert!(e.is_not_found(), "{e:?}");
+                            continue;
+                        }
+                    };
+                    assert_eq!(bytes.len() % BLOCK, 0, "{name}: {} bytes", bytes.len());
+                    let incarnation = bytes.get(1..5).map(|b| b.to_vec());
+                    for (k, chunk) in bytes.chunks(BLOCK).enumerate() {
+                        assert_eq!(chunk[0], i as u8, "{name} block {k} is another object's");
+                        assert_eq!(Some(chunk[1..5].to_vec()), incarnation, "{name} block {k}");
+                        assert_eq!(chunk[5..9], (k as u32).to_le_bytes(), "{name} block {k}");
+                    }
+                    ok += 1;
+                }
+                // Let the writer remove and reuse files the reader has open meanwhile.
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+            ok
+        });
+        let none = AppendGuard::none();
+        let mut incarnation = 0u32;
+        for round in 0..400usize {
+            let i = (round * 3) % names.len();
+            incarnation += 1;
+            let _ = writer.remove(names[i]);
+            for k in 0..(1 + (round * 7) % 40) as u32 {
+                writer
+                    .append(names[i], &[block(i as u8, incarnation, k)], &none)
+                    .unwrap();
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reading.join().unwrap()
+    });
+    assert!(reads > 0);
+}
