@@ -63,6 +63,7 @@ use parking_lot::Mutex;
 
 use super::fsutil::pwrite_all_vectored;
 use super::omap_file::read_full_at;
+use super::sealed::{intact, seal, u32_at, u64_at};
 
 /// The file header's magic, which tells log-mode files from sized ones.
 pub(super) const LOG_MAGIC: &[u8; 8] = b"RBDJLOG3";
@@ -87,48 +88,33 @@ impl SegHeader {
     pub(super) fn encode(&self, nonce: u64) -> [u8; SEG_HEADER_LEN as usize] {
         let mut out = [0u8; SEG_HEADER_LEN as usize];
         let flags = if self.retired { FLAG_RETIRED } else { 0 };
-        let fields: [&[u8]; 6] = [
-            SEG_MAGIC,
-            &flags.to_le_bytes(),
-            &self.index.to_le_bytes(),
-            &nonce.to_le_bytes(),
-            &self.len.to_le_bytes(),
-            &self.data_crc.to_le_bytes(),
-        ];
-        let mut at = 0;
-        for field in fields {
-            if let Some(dst) = out.get_mut(at..at + field.len()) {
-                dst.copy_from_slice(field);
-            }
-            at += field.len();
-        }
-        let crc = crc32c::crc32c(out.get(..36).unwrap_or_default());
-        if let Some(dst) = out.get_mut(36..40) {
-            dst.copy_from_slice(&crc.to_le_bytes());
-        }
+        seal(
+            &mut out,
+            &[
+                SEG_MAGIC,
+                &flags.to_le_bytes(),
+                &self.index.to_le_bytes(),
+                &nonce.to_le_bytes(),
+                &self.len.to_le_bytes(),
+                &self.data_crc.to_le_bytes(),
+            ],
+        );
         out
     }
 
     /// Decodes the header of segment `index` of a file with `nonce`; `None` for anything else.
     pub(super) fn decode(bytes: &[u8], nonce: u64, index: u64) -> Option<SegHeader> {
-        let u64_at = |at: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
-        };
-        let u32_at = |at: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-        };
-        if bytes.get(..4)? != SEG_MAGIC
-            || crc32c::crc32c(bytes.get(..36)?) != u32_at(36)?
-            || u64_at(8)? != index
-            || u64_at(16)? != nonce
+        if !intact(bytes, SEG_MAGIC, 36)
+            || u64_at(bytes, 8)? != index
+            || u64_at(bytes, 16)? != nonce
         {
             return None;
         }
         let header = SegHeader {
-            retired: u32_at(4)? & FLAG_RETIRED != 0,
+            retired: u32_at(bytes, 4)? & FLAG_RETIRED != 0,
             index,
-            len: u64_at(24)?,
-            data_crc: u32_at(32)?,
+            len: u64_at(bytes, 24)?,
+            data_crc: u32_at(bytes, 32)?,
         };
         (!header.retired || header.len == 0).then_some(header)
     }
@@ -137,29 +123,15 @@ impl SegHeader {
 /// The file header of a log-mode file holding `nonce`.
 pub(super) fn encode_file_header(nonce: u64) -> [u8; FILE_HEADER_LEN] {
     let mut out = [0u8; FILE_HEADER_LEN];
-    if let Some(dst) = out.get_mut(..8) {
-        dst.copy_from_slice(LOG_MAGIC);
-    }
-    if let Some(dst) = out.get_mut(8..16) {
-        dst.copy_from_slice(&nonce.to_le_bytes());
-    }
-    let crc = crc32c::crc32c(out.get(..16).unwrap_or_default());
-    if let Some(dst) = out.get_mut(16..20) {
-        dst.copy_from_slice(&crc.to_le_bytes());
-    }
+    seal(&mut out, &[LOG_MAGIC, &nonce.to_le_bytes()]);
     out
 }
 
 /// The nonce of a log-mode file header, or `None` if `bytes` do not start with an intact one.
 pub(super) fn decode_file_header(bytes: &[u8]) -> Option<u64> {
-    if bytes.get(..8)? != LOG_MAGIC {
-        return None;
-    }
-    let crc = u32::from_le_bytes(bytes.get(16..20)?.try_into().ok()?);
-    if crc32c::crc32c(bytes.get(..16)?) != crc {
-        return None;
-    }
-    Some(u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?))
+    intact(bytes, LOG_MAGIC, 16)
+        .then(|| u64_at(bytes, 8))
+        .flatten()
 }
 
 /// Where a log-mode file ends, as seen under the object's stripe lock.
@@ -425,12 +397,7 @@ fn later_segment(
                 continue;
             };
             let at = from + start as u64;
-            let index = u64::from_le_bytes(
-                bytes
-                    .get(8..16)
-                    .and_then(|b| b.try_into().ok())
-                    .unwrap_or_default(),
-            );
+            let index = u64_at(bytes, 8).unwrap_or_default();
             let later = index > tail.next_index || (index == tail.next_index && at != tail.end);
             if later && SegHeader::decode(bytes, nonce, index).is_some() {
                 return Ok(Some(at));

@@ -29,6 +29,7 @@ mod logfile;
 #[allow(unsafe_code)]
 mod mmap;
 mod omap_file;
+mod sealed;
 mod size_record;
 mod spare;
 #[cfg(test)]

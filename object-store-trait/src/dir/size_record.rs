@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::fsutil::pwrite_all_vectored;
 use super::omap_file::read_full_at;
+use super::sealed::{intact, seal, u32_at, u64_at};
 
 /// File offset of the object's first byte.
 pub(super) const DATA_START: u64 = 4096;
@@ -49,46 +50,33 @@ impl SizeRecord {
         let mut out = [0u8; RECORD_LEN];
         let flags = if self.retired { FLAG_RETIRED } else { 0 }
             | if self.unsynced { FLAG_UNSYNCED } else { 0 };
-        let fields = [
-            &MAGIC[..],
-            &self.seq.to_le_bytes(),
-            &self.size.to_le_bytes(),
-            &self.check_start.to_le_bytes(),
-            &self.check_crc.to_le_bytes(),
-            &flags.to_le_bytes(),
-        ];
-        let mut at = 0;
-        for field in fields {
-            if let Some(dst) = out.get_mut(at..at + field.len()) {
-                dst.copy_from_slice(field);
-            }
-            at += field.len();
-        }
-        let crc = crc32c::crc32c(out.get(..40).unwrap_or_default());
-        if let Some(dst) = out.get_mut(40..44) {
-            dst.copy_from_slice(&crc.to_le_bytes());
-        }
+        seal(
+            &mut out,
+            &[
+                MAGIC,
+                &self.seq.to_le_bytes(),
+                &self.size.to_le_bytes(),
+                &self.check_start.to_le_bytes(),
+                &self.check_crc.to_le_bytes(),
+                &flags.to_le_bytes(),
+            ],
+        );
         out
     }
 
     /// Decodes a record; `None` for anything that is not a whole, intact record.
     pub(super) fn decode(bytes: &[u8]) -> Option<SizeRecord> {
-        let u64_at = |at: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
-        };
-        let u32_at = |at: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-        };
-        if bytes.get(..8)? != MAGIC || crc32c::crc32c(bytes.get(..40)?) != u32_at(40)? {
+        if !intact(bytes, MAGIC, 40) {
             return None;
         }
+        let flags = u32_at(bytes, 36)?;
         let record = SizeRecord {
-            seq: u64_at(8)?,
-            size: u64_at(16)?,
-            check_start: u64_at(24)?,
-            check_crc: u32_at(32)?,
-            retired: u32_at(36)? & FLAG_RETIRED != 0,
-            unsynced: u32_at(36)? & FLAG_UNSYNCED != 0,
+            seq: u64_at(bytes, 8)?,
+            size: u64_at(bytes, 16)?,
+            check_start: u64_at(bytes, 24)?,
+            check_crc: u32_at(bytes, 32)?,
+            retired: flags & FLAG_RETIRED != 0,
+            unsynced: flags & FLAG_UNSYNCED != 0,
         };
         (record.check_start <= record.size && record.size <= u64::MAX - DATA_START)
             .then_some(record)
