@@ -496,3 +496,70 @@ fn damaged_segment_header_in_the_middle_is_corrupt() {
         }
     }
 }
+
+mod damaged_files {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A data file built by the store (log-mode from appends, or sized from a write and
+    /// appends), then damaged: bytes flipped and the file cut. Opening and reading it never
+    /// panics, errors are `Corrupt`, `stat` agrees with the bytes a read returns, and the object
+    /// can still be replaced and removed.
+    fn check(log: bool, appends: &[Vec<u8>], flips: &[(usize, u8)], cut: Option<usize>) {
+        let work = tempfile::tempdir().unwrap();
+        let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
+        if !log {
+            store.write_full("o", Bytes::new()).unwrap();
+        }
+        for data in appends {
+            store
+                .append("o", &[Bytes::from(data.clone())], &AppendGuard::none())
+                .unwrap();
+        }
+        drop(store);
+        let path = work.path().join("objects/o/data");
+        let mut bytes = fs::read(&path).unwrap();
+        for (at, x) in flips {
+            if !bytes.is_empty() {
+                let i = at % bytes.len();
+                bytes[i] ^= x | 1;
+            }
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut % (bytes.len() + 1));
+        }
+        fs::write(&path, &bytes).unwrap();
+        let store = DirStore::open(work.path(), DirStoreOptions::unsynced()).unwrap();
+        let (read, stat) = (store.read_all("o"), store.stat("o"));
+        if let (Ok(read), Ok(stat)) = (&read, &stat) {
+            assert_eq!(stat.size, read.len() as u64);
+        }
+        for result in [read.map(|_| ()), stat.map(|_| ())] {
+            if let Err(e) = result {
+                assert!(
+                    matches!(e, StoreError::Corrupt { .. }) || e.is_not_found(),
+                    "{e:?}"
+                );
+            }
+        }
+        // The damaged object can still be replaced and removed.
+        store.write_full("o", Bytes::from_static(b"new")).unwrap();
+        assert_eq!(store.read_all("o").unwrap(), &b"new"[..]);
+        store.remove("o").unwrap();
+        assert!(store.stat("o").unwrap_err().is_not_found());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn damaged_data_files_never_panic(
+            log in any::<bool>(),
+            appends in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..600), 1..8),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            cut in proptest::option::of(any::<usize>()),
+        ) {
+            check(log, &appends, &flips, cut);
+        }
+    }
+}

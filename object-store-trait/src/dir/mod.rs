@@ -280,12 +280,20 @@ impl DirStore {
     /// Marks the current data file of `oid` retired before it is replaced or removed, and drops
     /// it from the cache; returns whether it was a log-mode file. Caller holds the stripe
     /// exclusively.
+    ///
+    /// A damaged data file (`Corrupt`) is not retired, so that it can still be replaced or
+    /// removed; a process that has it open notices the damage when it next reads it and reopens
+    /// the object by path. It is not kept as a spare either.
     fn retire_data_file(&self, oid: &str) -> Result<bool> {
         let mut log = false;
-        if let Some((file, snap)) = self.data_file(oid)? {
-            file.retire(&snap)
-                .map_err(|e| StoreError::io("retire", oid, e))?;
-            log = file.is_log();
+        match self.data_file(oid) {
+            Ok(Some((file, snap))) => {
+                file.retire(&snap)
+                    .map_err(|e| StoreError::io("retire", oid, e))?;
+                log = file.is_log();
+            }
+            Ok(None) | Err(StoreError::Corrupt { .. }) => {}
+            Err(e) => return Err(e),
         }
         self.shared.files.forget(oid);
         Ok(log)
