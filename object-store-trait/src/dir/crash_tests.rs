@@ -563,3 +563,34 @@ mod damaged_files {
         }
     }
 }
+
+/// A log-mode file found damaged by one process is removed all the same, and a process that
+/// opened it before the damage stops reading it (its file header is cleared).
+#[test]
+fn a_damaged_log_file_is_removed_for_every_process() {
+    let work = tempfile::tempdir().unwrap();
+    let none = AppendGuard::none();
+    let old = DirStore::open_unshared(work.path(), DirStoreOptions::unsynced()).unwrap();
+    for i in 0..3u8 {
+        old.append("o", &[Bytes::from(vec![i; 1000])], &none)
+            .unwrap();
+    }
+    assert_eq!(old.read_all("o").unwrap().len(), 3000);
+    // The second segment's header is damaged on disk (the segment headers are at 4096,
+    // 4096 + 1040 and 4096 + 2080).
+    let path = work.path().join("objects/o/data");
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[4096 + 1040 + 30] ^= 1;
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &bytes[4096 + 1040..4096 + 1080], 4096 + 1040)
+        .unwrap();
+    let fresh = DirStore::open_unshared(work.path(), DirStoreOptions::unsynced()).unwrap();
+    assert!(matches!(
+        fresh.read_all("o"),
+        Err(StoreError::Corrupt { .. })
+    ));
+    fresh.remove("o").unwrap();
+    assert_eq!(fs::read_dir(work.path().join("spare")).unwrap().count(), 0);
+    assert!(old.read_all("o").unwrap_err().is_not_found());
+    assert!(old.stat("o").unwrap_err().is_not_found());
+}

@@ -460,6 +460,19 @@ pub(super) fn clear_header(file: &File, at: u64) {
     let _ = file.write_all_at(&[0u8; SEG_HEADER_LEN as usize], at);
 }
 
+/// Clears the file header of the log-mode file at `path`, if it is one, so that every process
+/// that has it open finds it no longer current (a damaged file that cannot be retired by a
+/// segment). Anything else is left alone.
+pub(super) fn invalidate(path: &Path) -> io::Result<()> {
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    let mut head = [0u8; FILE_HEADER_LEN];
+    let got = read_full_at(&file, &mut head, 0)?;
+    if head.get(..got).unwrap_or_default().starts_with(LOG_MAGIC) {
+        file.write_all_at(&[0u8; FILE_HEADER_LEN], 0)?;
+    }
+    Ok(())
+}
+
 /// A nonce no client can predict: a value unique to this call, hashed with the process's
 /// randomly keyed SipHash.
 fn new_nonce() -> u64 {

@@ -281,9 +281,10 @@ impl DirStore {
     /// it from the cache; returns whether it was a log-mode file. Caller holds the stripe
     /// exclusively.
     ///
-    /// A damaged data file (`Corrupt`) is not retired, so that it can still be replaced or
-    /// removed; a process that has it open notices the damage when it next reads it and reopens
-    /// the object by path. It is not kept as a spare either.
+    /// A damaged data file (`Corrupt`) cannot be retired that way, but must not block replacing
+    /// or removing its object: a log-mode one gets its file header cleared instead, which
+    /// processes that have it open check on every use (`logfile.rs`); a sized one is `Corrupt`
+    /// for them too. It is not kept as a spare.
     fn retire_data_file(&self, oid: &str) -> Result<bool> {
         let mut log = false;
         match self.data_file(oid) {
@@ -292,7 +293,9 @@ impl DirStore {
                     .map_err(|e| StoreError::io("retire", oid, e))?;
                 log = file.is_log();
             }
-            Ok(None) | Err(StoreError::Corrupt { .. }) => {}
+            Ok(None) => {}
+            Err(StoreError::Corrupt { .. }) => logfile::invalidate(&self.data_path(oid))
+                .map_err(|e| StoreError::io("retire", oid, e))?,
             Err(e) => return Err(e),
         }
         self.shared.files.forget(oid);
