@@ -594,3 +594,41 @@ fn a_damaged_log_file_is_removed_for_every_process() {
     assert!(old.read_all("o").unwrap_err().is_not_found());
     assert!(old.stat("o").unwrap_err().is_not_found());
 }
+
+/// A durable `write_at` inside an object whose current size record is an unsynced one: its
+/// bytes must survive a crash during later unsynced writes (the unsynced record it made
+/// durable must not be overwritten in place by the next unsynced extension).
+#[test]
+fn durable_write_between_unsynced_extensions_survives() {
+    let opts = DirStoreOptions {
+        mmap_reads: false,
+        ..DirStoreOptions::default()
+    };
+    let mut rng = SmallRng::seed_from_u64(7);
+    let work = tempfile::tempdir().unwrap();
+    let store = DirStore::open(work.path(), opts).unwrap();
+    let recovery = Recovery::new();
+    store
+        .write_at_unsynced("o", 0, Bytes::from(vec![1u8; 5000]))
+        .unwrap();
+    store
+        .write_at_unsynced("o", 5000, Bytes::from(vec![2u8; 1000]))
+        .unwrap();
+    store
+        .write_at("o", 5500, Bytes::from_static(b"ABC"))
+        .unwrap();
+    let path = work.path().join("objects/o/data");
+    let durable = fs::read(&path).unwrap();
+    store
+        .write_at_unsynced("o", 6000, Bytes::from(vec![3u8; 1000]))
+        .unwrap();
+    let after = fs::read(&path).unwrap();
+    for _ in 0..64 {
+        let got = recovery
+            .open(&torn(&durable, &after, &mut rng))
+            .read_all("o")
+            .unwrap();
+        assert!(got.len() == 6000 || got.len() == 7000, "size {}", got.len());
+        assert_eq!(&got[5500..5503], b"ABC");
+    }
+}

@@ -100,7 +100,11 @@ impl DataFile {
             .filter(|e| *e <= u64::MAX - DATA_START)
             .ok_or_else(|| io::Error::other("write overflows"))?;
         let mut snap = *snap;
-        if offset < size && snap.record.check_start < size {
+        // A record that certifies bytes about to change, or an unsynced record (which the next
+        // unsynced write may overwrite in place, while this write's bytes must stay durable),
+        // is replaced by a record of the same size that certifies nothing, made durable first.
+        // (`put_record` syncs the unsynced record's bytes before it writes the other slot.)
+        if (offset < size && snap.record.check_start < size) || (sync && snap.record.unsynced) {
             let record = SizeRecord::unchecked(snap.header.next_seq(), size);
             self.put_record(&snap, &record)?;
             self.sync(sync)?;
@@ -125,8 +129,10 @@ impl DataFile {
     /// extends the object, a record of the new size marked *unsynced* goes into the slot that
     /// does not hold the last durable record (the other slot, or the current one if that is
     /// itself unsynced), also without a sync. While an unsynced record is current the other slot
-    /// holds the last durable one, and every mutation that writes a record there syncs first;
-    /// [`DataFile::sync_unsynced`] confirms it. So a crash before the sync can leave each sector
+    /// holds the last durable one: every mutation that writes a record there syncs first, a
+    /// durable write confirms the unsynced record before it writes (so the next unsynced write
+    /// cannot overwrite a record that covers durable bytes), and [`DataFile::sync_unsynced`]
+    /// confirms it. So a crash before the sync can leave each sector
     /// of the range (and of the gap) new or as the file held it before, and any size from the
     /// last durable one up, never losing bytes made durable earlier. Past the object's end the
     /// file holds zeros, or the leftovers of a failed append to the object.
