@@ -55,7 +55,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use super::fsutil::pwrite_all_vectored;
+use super::fsutil::{parts_crc, pwrite_all_vectored};
 use super::logfile::{
     clear_header, decode_file_header, read_ranges, LogSnapshot, LogState, SEG_HEADER_LEN,
 };
@@ -63,7 +63,7 @@ use super::mmap;
 use super::omap_file::read_full_at;
 pub(super) use super::size_record::DATA_START;
 use super::size_record::{certified, Header, SizeRecord, HEADER_READ};
-use crate::{Result, StoreError};
+use crate::{total_len, Result, StoreError};
 
 /// Smallest step by which an append grows the preallocated space.
 const MIN_GROW: u64 = 64 * 1024;
@@ -334,18 +334,15 @@ impl DataFile {
         sync: bool,
         prealloc_max: u64,
     ) -> io::Result<()> {
-        let len: u64 = data.iter().map(|b| b.len() as u64).sum();
+        let len = total_len(data);
         let end = snap
             .end
             .checked_add(SEG_HEADER_LEN)
             .and_then(|e| e.checked_add(len))
             .filter(|_| snap.size.checked_add(len).is_some())
             .ok_or_else(|| io::Error::other("object size overflows"))?;
-        let crc = data
-            .iter()
-            .fold(0u32, |crc, b| crc32c::crc32c_append(crc, b));
         let mut parts = Vec::with_capacity(data.len() + 1);
-        parts.push(state.next_header(snap, len, crc, false));
+        parts.push(state.next_header(snap, len, parts_crc(data), false));
         parts.extend(data.iter().cloned());
         let written = self
             .grow_past(end, len, snap.size, prealloc_max)

@@ -1,4 +1,5 @@
-//! Small file-system helpers for [`super::DirStore`]: whole-batch writes, syncs, unique names.
+//! Small file-system helpers for [`super::DirStore`]: whole-batch writes, new files, checks of
+//! stored bytes against their CRC, syncs, unique names.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
@@ -10,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+
+use super::omap_file::read_full_at;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -70,6 +73,50 @@ pub(super) fn pwrite_all_vectored(file: &File, data: &[Bytes], offset: u64) -> i
         }
     }
     Ok(())
+}
+
+/// Writes `parts` from the start of the file at `path` (created, and refused if it exists, unless
+/// `existing`) and syncs it if asked.
+pub(super) fn write_parts(
+    path: &Path,
+    parts: &[Bytes],
+    existing: bool,
+    sync: bool,
+) -> io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(!existing)
+        .open(path)?;
+    pwrite_all_vectored(&file, parts, 0)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// CRC32C of `parts` taken in order, as if they were one buffer.
+pub(super) fn parts_crc(parts: &[Bytes]) -> u32 {
+    parts
+        .iter()
+        .fold(0u32, |crc, b| crc32c::crc32c_append(crc, b))
+}
+
+/// Whether the `len` bytes of `file` at offset `at` are all there and have CRC32C `crc`. Reads
+/// at most 1 MiB at a time.
+pub(super) fn crc_matches(file: &File, at: u64, len: u64, crc: u32) -> io::Result<bool> {
+    let mut buf = vec![0u8; len.min(1 << 20) as usize];
+    let mut done = 0u64;
+    let mut got_crc = 0u32;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        if read_full_at(file, chunk, at + done)? < n {
+            return Ok(false);
+        }
+        got_crc = crc32c::crc32c_append(got_crc, chunk);
+        done += n as u64;
+    }
+    Ok(got_crc == crc)
 }
 
 /// Creates or truncates `path`, writes `bytes` and optionally syncs it.

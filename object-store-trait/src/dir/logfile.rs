@@ -61,9 +61,10 @@ use std::path::Path;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::fsutil::pwrite_all_vectored;
+use super::fsutil::{crc_matches, parts_crc, write_parts};
 use super::omap_file::read_full_at;
 use super::sealed::{intact, seal, u32_at, u64_at};
+use crate::total_len;
 
 /// The file header's magic, which tells log-mode files from sized ones.
 pub(super) const LOG_MAGIC: &[u8; 8] = b"RBDJLOG3";
@@ -351,7 +352,7 @@ fn walk(file: &File, nonce: u64, phys: u64, segments: &mut Segments) -> io::Resu
         };
     }
     if let Some((seg, before, pushed)) = last {
-        if !data_matches(file, before.end + SEG_HEADER_LEN, seg.len, seg.data_crc)? {
+        if !crc_matches(file, before.end + SEG_HEADER_LEN, seg.len, seg.data_crc)? {
             if pushed {
                 segments.starts.pop();
             }
@@ -409,23 +410,6 @@ fn later_segment(
         from += CHUNK;
     }
     Ok(None)
-}
-
-/// Whether the `len` bytes at file offset `at` have CRC32C `crc`.
-fn data_matches(file: &File, at: u64, len: u64, crc: u32) -> io::Result<bool> {
-    let mut buf = vec![0u8; len.min(1 << 20) as usize];
-    let mut done = 0u64;
-    let mut got_crc = 0u32;
-    while done < len {
-        let n = (len - done).min(buf.len() as u64) as usize;
-        let chunk = buf.get_mut(..n).unwrap_or_default();
-        if read_full_at(file, chunk, at + done)? < n {
-            return Ok(false);
-        }
-        got_crc = crc32c::crc32c_append(got_crc, chunk);
-        done += n as u64;
-    }
-    Ok(got_crc == crc)
 }
 
 /// Reads the file ranges `ranges` (from [`LogState::file_ranges`]) into one buffer: one read of
@@ -488,33 +472,21 @@ fn new_nonce() -> u64 {
 /// sync.
 pub(super) fn create(path: &Path, data: &[Bytes], sync: bool, reused: bool) -> io::Result<()> {
     let nonce = new_nonce();
-    let len: u64 = data.iter().map(|b| b.len() as u64).sum();
+    let len = total_len(data);
     let mut head = vec![0u8; SEGMENTS_START as usize];
     if let Some(dst) = head.get_mut(..FILE_HEADER_LEN) {
         dst.copy_from_slice(&encode_file_header(nonce));
     }
     let mut bufs = vec![Bytes::from(head)];
     if len > 0 {
-        let crc = data
-            .iter()
-            .fold(0u32, |crc, b| crc32c::crc32c_append(crc, b));
         let header = SegHeader {
             retired: false,
             index: 0,
             len,
-            data_crc: crc,
+            data_crc: parts_crc(data),
         };
         bufs.push(Bytes::copy_from_slice(&header.encode(nonce)));
         bufs.extend(data.iter().filter(|b| !b.is_empty()).cloned());
     }
-    let file = if reused {
-        OpenOptions::new().write(true).open(path)?
-    } else {
-        OpenOptions::new().write(true).create_new(true).open(path)?
-    };
-    pwrite_all_vectored(&file, &bufs, 0)?;
-    if sync {
-        file.sync_data()?;
-    }
-    Ok(())
+    write_parts(path, &bufs, reused, sync)
 }

@@ -1,15 +1,16 @@
 //! Size records of sized data files (store format 2, see `datafile.rs`): their encoding, the
 //! two-slot header, the check of the bytes a record certifies, and creation of such a file.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
 use bytes::Bytes;
 
-use super::fsutil::pwrite_all_vectored;
+use super::fsutil::{crc_matches, write_parts};
 use super::omap_file::read_full_at;
 use super::sealed::{intact, seal, u32_at, u64_at};
+use crate::total_len;
 
 /// File offset of the object's first byte.
 pub(super) const DATA_START: u64 = 4096;
@@ -136,26 +137,19 @@ pub(super) fn certified(file: &File, record: &SizeRecord, phys: u64) -> io::Resu
     if DATA_START.saturating_add(record.size) > phys {
         return Ok(false);
     }
-    let mut crc = 0u32;
-    let mut at = record.check_start;
-    let mut buf = vec![0u8; (record.size - record.check_start).min(1 << 20) as usize];
-    while at < record.size {
-        let n = (record.size - at).min(buf.len() as u64) as usize;
-        let chunk = buf.get_mut(..n).unwrap_or_default();
-        if read_full_at(file, chunk, DATA_START + at)? < n {
-            return Ok(false);
-        }
-        crc = crc32c::crc32c_append(crc, chunk);
-        at += n as u64;
-    }
-    Ok(crc == record.check_crc)
+    crc_matches(
+        file,
+        DATA_START + record.check_start,
+        record.size - record.check_start,
+        record.check_crc,
+    )
 }
 
 /// Creates the data file of a new object (or a replacement) at `path` holding `data`, and
 /// syncs it if asked. Its record certifies nothing: the file becomes visible only by a rename
 /// after this sync.
 pub(super) fn create(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> {
-    let size: u64 = data.iter().map(|b| b.len() as u64).sum();
+    let size = total_len(data);
     let mut header = vec![0u8; DATA_START as usize];
     if let Some(slot) = header.get_mut(..RECORD_LEN) {
         slot.copy_from_slice(&SizeRecord::unchecked(1, size).encode());
@@ -163,10 +157,5 @@ pub(super) fn create(path: &Path, data: &[Bytes], sync: bool) -> io::Result<()> 
     let mut bufs = Vec::with_capacity(data.len() + 1);
     bufs.push(Bytes::from(header));
     bufs.extend(data.iter().filter(|b| !b.is_empty()).cloned());
-    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    pwrite_all_vectored(&file, &bufs, 0)?;
-    if sync {
-        file.sync_data()?;
-    }
-    Ok(())
+    write_parts(path, &bufs, false, sync)
 }

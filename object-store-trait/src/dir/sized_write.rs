@@ -8,8 +8,9 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::datafile::{DataFile, SizedSnapshot, Snapshot, DATA_START};
-use super::fsutil::pwrite_all_vectored;
+use super::fsutil::{parts_crc, pwrite_all_vectored};
 use super::size_record::{SizeRecord, RECORD_LEN, SLOT_OFFSETS};
+use crate::total_len;
 
 impl DataFile {
     /// Writes `record` into the slot that does not hold the current one. If the current record
@@ -47,19 +48,16 @@ impl DataFile {
         prealloc_max: u64,
     ) -> io::Result<()> {
         let size = snap.record.size;
-        let len: u64 = data.iter().map(|b| b.len() as u64).sum();
+        let len = total_len(data);
         let new_size = size
             .checked_add(len)
             .filter(|s| *s <= u64::MAX - DATA_START)
             .ok_or_else(|| io::Error::other("object size overflows"))?;
-        let crc = data
-            .iter()
-            .fold(0u32, |crc, b| crc32c::crc32c_append(crc, b));
         let record = SizeRecord {
             seq: snap.header.next_seq(),
             size: new_size,
             check_start: size,
-            check_crc: crc,
+            check_crc: parts_crc(data),
             retired: false,
             unsynced: false,
         };
@@ -95,25 +93,13 @@ impl DataFile {
             return Err(io::Error::other("in-place write to a log-mode data file"));
         };
         let size = snap.record.size;
-        let end = offset
-            .checked_add(data.len() as u64)
-            .filter(|e| *e <= u64::MAX - DATA_START)
-            .ok_or_else(|| io::Error::other("write overflows"))?;
+        let end = write_end(offset, data)?;
         let mut snap = *snap;
         // A record that certifies bytes about to change, or an unsynced record (which the next
         // unsynced write may overwrite in place, while this write's bytes must stay durable),
-        // is replaced by a record of the same size that certifies nothing, made durable first.
-        // (`put_record` syncs the unsynced record's bytes before it writes the other slot.)
+        // is replaced first.
         if (offset < size && snap.record.check_start < size) || (sync && snap.record.unsynced) {
-            let record = SizeRecord::unchecked(snap.header.next_seq(), size);
-            self.put_record(&snap, &record)?;
-            self.sync(sync)?;
-            let other = 1 - snap.slot.min(1);
-            if let Some(slot) = snap.header.slots.get_mut(other) {
-                *slot = Some(record);
-            }
-            snap.slot = other;
-            snap.record = record;
+            self.confirm_size(&mut snap, sync)?;
         }
         let result = self.write_range(&snap, offset, end, data, sync);
         if result.is_err() && end > size {
@@ -156,10 +142,7 @@ impl DataFile {
         let Snapshot::Sized(snap) = snap else {
             return Err(io::Error::other("unsynced write to a log-mode data file"));
         };
-        let end = offset
-            .checked_add(data.len() as u64)
-            .filter(|e| *e <= u64::MAX - DATA_START)
-            .ok_or_else(|| io::Error::other("write overflows"))?;
+        let end = write_end(offset, data)?;
         self.write_bytes(snap, offset, end, data)?;
         if end <= snap.record.size {
             return Ok(());
@@ -185,14 +168,28 @@ impl DataFile {
     /// is an unsynced one, a copy of it not marked so in the other slot and a second sync.
     /// Caller holds the stripe exclusively.
     pub(super) fn sync_unsynced(&self, snap: &Snapshot) -> io::Result<()> {
-        self.file.sync_data()?;
-        if let Snapshot::Sized(snap) = snap {
-            if snap.record.unsynced {
-                let record = SizeRecord::unchecked(snap.header.next_seq(), snap.record.size);
-                self.put_record_unchecked(snap, &record)?;
-                self.file.sync_data()?;
+        match snap {
+            Snapshot::Sized(snap) if snap.record.unsynced => {
+                let mut snap = *snap;
+                self.confirm_size(&mut snap, true)
             }
+            _ => self.file.sync_data(),
         }
+    }
+
+    /// Replaces the current record of `snap` by one of the same size that certifies nothing,
+    /// made durable (with `sync`) before it returns, and makes it current in `snap`. An unsynced
+    /// current record has its bytes synced first (`put_record`).
+    fn confirm_size(&self, snap: &mut SizedSnapshot, sync: bool) -> io::Result<()> {
+        let record = SizeRecord::unchecked(snap.header.next_seq(), snap.record.size);
+        self.put_record(snap, &record)?;
+        self.sync(sync)?;
+        let other = 1 - snap.slot.min(1);
+        if let Some(slot) = snap.header.slots.get_mut(other) {
+            *slot = Some(record);
+        }
+        snap.slot = other;
+        snap.record = record;
         Ok(())
     }
 
@@ -239,4 +236,12 @@ impl DataFile {
         }
         Ok(())
     }
+}
+
+/// Where a write of `data` at object offset `offset` ends, if its file offsets fit in a `u64`.
+fn write_end(offset: u64, data: &[u8]) -> io::Result<u64> {
+    offset
+        .checked_add(data.len() as u64)
+        .filter(|e| *e <= u64::MAX - DATA_START)
+        .ok_or_else(|| io::Error::other("write overflows"))
 }
