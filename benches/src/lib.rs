@@ -131,7 +131,10 @@ impl WriteConfig {
         let blocks = (image_size / self.io_size.max(1)).max(1);
         match self.pattern {
             Pattern::Random => {
-                let mut rng = Rng::new(salt ^ ((t as u64) << 40) ^ i);
+                // The salt is mixed before the write's own number goes in: `salt ^ i` alone
+                // gives every small salt the same set of seeds over a round (0..n permuted), so
+                // every round wrote the same blocks.
+                let mut rng = Rng::new(mix64(salt) ^ ((t as u64) << 40) ^ i);
                 rng.below(blocks) * self.io_size
             }
             Pattern::Sequential => {
@@ -141,6 +144,14 @@ impl WriteConfig {
             }
         }
     }
+}
+
+/// SplitMix64's finaliser: every input bit affects every output bit.
+fn mix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// `4KiB`, `64KiB`, `1MiB`, or plain bytes.
@@ -255,6 +266,38 @@ mod tests {
                     assert_eq!(off % 65536, 0);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn random_offsets_differ_between_salts() {
+        // Each round of a benchmark passes a new salt; its writes must go to other blocks than
+        // the last round's (the bug this guards against: every salt gave the same 400 blocks).
+        let c = WriteConfig {
+            backend: Backend::Dir,
+            io_size: 4096,
+            pattern: Pattern::Random,
+            threads: 1,
+        };
+        let blocks = (256u64 << 20) / 4096;
+        let round = |salt: u64| -> std::collections::HashSet<u64> {
+            (0..400).map(|i| c.offset(salt, 256 << 20, 0, i)).collect()
+        };
+        for salt in 1..8u64 {
+            let (a, b) = (round(salt), round(salt + 1));
+            let shared = a.intersection(&b).count();
+            // Two independent draws of 400 of 65,536 blocks share about 2.4 on average.
+            assert!(
+                shared < 20,
+                "salts {salt} and {} share {shared} blocks",
+                salt + 1
+            );
+            assert!(
+                a.len() > 390,
+                "a round repeats blocks: {} distinct",
+                a.len()
+            );
+            assert!(a.iter().all(|o| *o < blocks * 4096));
         }
     }
 
