@@ -50,14 +50,23 @@ fn chunk_write(chunks: &mut Chunks, offset: u64, data: &[u8]) {
     for (idx, start, n) in pieces(offset, data.len() as u64) {
         let (now, later) = rest.split_at(n.min(rest.len()));
         rest = later;
-        let mut buf = match chunks.get(&idx) {
-            Some(old) => BytesMut::from(&old[..]),
-            None => BytesMut::zeroed(CHUNK as usize),
+        let slot = chunks.entry(idx).or_default();
+        // A chunk nobody else holds (no snapshot, no reader's `Bytes`) is overwritten in
+        // place; a shared one is copied first, unless the write replaces all of it.
+        let mut buf = match std::mem::take(slot).try_into_mut() {
+            Ok(owned) if owned.len() as u64 == CHUNK => owned,
+            _ if now.len() as u64 == CHUNK => {
+                *slot = Bytes::copy_from_slice(now);
+                continue;
+            }
+            Err(shared) if !shared.is_empty() => BytesMut::from(&shared[..]),
+            // A new chunk (the slot was empty).
+            _ => BytesMut::zeroed(CHUNK as usize),
         };
         if let Some(dst) = buf.get_mut(start..start + now.len()) {
             dst.copy_from_slice(now);
         }
-        chunks.insert(idx, buf.freeze());
+        *slot = buf.freeze();
     }
 }
 
