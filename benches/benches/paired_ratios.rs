@@ -60,11 +60,8 @@ use common::{
     bench_recorder, configs, new_image, new_journaled, new_journaled_split, no_advance, payloads,
     settings, windowed_appends, windowed_appends_of, AppendCounts, IMAGE_SIZE,
 };
-use journal_client::recorder::AdvanceHook;
 use journal_client::{JournalSettings, Recorder};
 use journal_core::entry::ceph_crc32c;
-use journal_core::layout::data_oid;
-use journal_core::Layout;
 use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStore};
 use parking_lot::Mutex;
 use rbdj_benches::{human_size, run_threads, Backend, Rng, WriteConfig};
@@ -341,23 +338,6 @@ fn listed_or_unset(var: &str, name: &str) -> bool {
 /// keeps: two object sets of 4 × 16 MiB).
 const RING_BYTES: usize = 128 << 20;
 
-/// A recorder on `store` (splay width 4, order 24) whose set rollover removes the objects of the
-/// set two sets back (as the trimmer does once the commit position has passed them).
-fn start_trimmed_mem_recorder(store: Arc<MemStore>) -> Recorder {
-    let layout = Layout::new(24, 4).unwrap();
-    let trim_store = Arc::clone(&store);
-    let advance: AdvanceHook = Arc::new(move |next: u64| {
-        if next >= 2 {
-            for o in 0..layout.splay_width {
-                let oid = data_oid(0, "bench", layout.object_number(next - 2, o));
-                let _ = trim_store.remove(&oid);
-            }
-        }
-        Ok(())
-    });
-    bench_recorder(store, 4, recorder_settings(), advance)
-}
-
 /// A recorder on `store` (splay width 4, order 24) taking entries up to 1 MiB.
 fn start_recorder(store: Arc<dyn ObjectStore>) -> Recorder {
     bench_recorder(store, 4, recorder_settings(), no_advance())
@@ -437,7 +417,9 @@ fn append_mem(rounds: usize) {
                     .collect()
             })
             .collect();
-        let trimmed = start_trimmed_mem_recorder(Arc::new(MemStore::new()));
+        let trimmed =
+            rbdj_benches::trimmed_mem_recorder(Arc::new(MemStore::new()), recorder_settings())
+                .unwrap();
         // Untimed warm-up into the steady state: three object sets, so the first trims have
         // happened and the entry slabs are being reused.
         windowed_appends(&trimmed, &data, threads, 3 * (64 << 20) / size as u64);

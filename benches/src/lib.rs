@@ -4,10 +4,35 @@
 //! vs memcpy + CRC, DirStore vs a plain `write` + `fdatasync` loop), so the interesting result is
 //! the ratio of the two times, not the absolute numbers. `ratios.py` next to this crate's
 //! `Cargo.toml` prints those ratios from criterion's JSON estimates.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use journal_client::JournalSettings;
+//! use object_store_trait::MemStore;
+//! use rbdj_benches::{run_threads, trimmed_mem_recorder, Rng};
+//!
+//! // A trimmed in-memory journal, and 64 appends of 4 KiB from 2 threads, each waited for.
+//! let recorder = trimmed_mem_recorder(Arc::new(MemStore::new()), JournalSettings::default())?;
+//! let payload = Bytes::from(Rng::new(1).bytes(4096));
+//! let _wall_time = run_threads(2, 64, |_, _| {
+//!     let _ = recorder.append(payload.clone()).and_then(|f| f.wait());
+//! }, |_| {});
+//! assert_eq!(recorder.next_entry_tid(), 64);
+//! assert!(recorder.failure().is_none());
+//! recorder.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
+
+mod recorders;
+
+pub use recorders::{bench_recorder, trimmed_mem_recorder, BENCH_JOURNAL};
 
 /// Runs `total` operations split as evenly as possible over `threads` threads and returns the
 /// wall time from the moment all threads are ready until the last one finishes.

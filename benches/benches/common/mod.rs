@@ -159,34 +159,14 @@ pub fn no_advance() -> journal_client::recorder::AdvanceHook {
     Arc::new(|_set| Ok(()))
 }
 
-/// A recorder on journal `bench` (order 24, `splay_width`, unfenced) with `settings` (its
-/// splay width set to the layout's), calling `advance` at each set rollover.
+/// [`rbdj_benches::bench_recorder`], which cannot fail with the benchmarks' arguments.
 pub fn bench_recorder(
     store: Arc<dyn ObjectStore>,
     splay_width: u8,
     settings: JournalSettings,
     advance: journal_client::recorder::AdvanceHook,
 ) -> journal_client::Recorder {
-    let layout = journal_core::Layout::new(24, splay_width).unwrap();
-    let config = journal_client::RecorderConfig {
-        journal_id: "bench".to_owned(),
-        name_pool_id: 0,
-        layout,
-        tag_tid: 0,
-        active_set: 0,
-        fenced: false,
-        settings: JournalSettings {
-            splay_width,
-            ..settings
-        },
-    };
-    let tracker = Arc::new(parking_lot::Mutex::new(
-        journal_core::commit::CommitTracker::new(
-            splay_width,
-            journal_core::header::ObjectSetPosition::default(),
-        ),
-    ));
-    journal_client::Recorder::start(store, config, tracker, advance).unwrap()
+    rbdj_benches::bench_recorder(store, splay_width, settings, advance).unwrap()
 }
 
 /// `n` appends of `data[t]` over `threads` writers on `recorder`, each keeping [`WINDOW`]
