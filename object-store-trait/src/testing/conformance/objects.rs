@@ -365,6 +365,15 @@ pub fn watch_notify(factory: Factory<'_>) {
     assert_eq!(store.notify("hdr", Bytes::new()).unwrap(), 0);
     assert_eq!(store.notify("other", Bytes::new()).unwrap(), 1);
     assert_eq!(other.drain(), 1);
+    // With no watcher left anywhere, and again with a new one.
+    drop(other);
+    assert_eq!(store.notify("other", Bytes::new()).unwrap(), 0);
+    let again = store.watch("hdr").unwrap();
+    assert_eq!(store.notify("hdr", b(b"p3")).unwrap(), 1);
+    assert_eq!(
+        &again.receiver().recv_timeout(timeout).unwrap().payload[..],
+        b"p3"
+    );
 }
 
 /// Wakers: a notification to an armed watch runs its waker once, on the notifier's thread
