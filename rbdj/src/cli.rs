@@ -119,6 +119,10 @@ pub struct BenchArgs {
     /// Image size in MiB.
     #[arg(long, default_value_t = 256)]
     pub size_mib: u64,
+    /// Leave both images sparse, so that writes allocate (a thin image's first writes). By
+    /// default each image is written in full first, so that every measured write overwrites.
+    #[arg(long)]
+    pub thin: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,

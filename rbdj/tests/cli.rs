@@ -305,6 +305,7 @@ fn bench_json_has_the_documented_fields() {
         assert!(v[field].as_f64().is_some(), "missing {field}: {out}");
     }
     assert!(v["journaled_iops"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["image"], "preconditioned", "{out}");
 }
 
 #[test]
