@@ -57,8 +57,24 @@ pub const PREAMBLE_BYTES: [u8; 8] = PREAMBLE.to_le_bytes();
 /// assert_eq!(ceph_crc32c(0, b"foo bar baz"), 4119623852);
 /// ```
 pub fn ceph_crc32c(seed: u32, data: &[u8]) -> u32 {
+    if data.len() >= FOLD_MIN {
+        // CRC-32/ISCSI is the same polynomial and bit order, starting from the given register;
+        // it applies a final XOR that Ceph's function does not.
+        let mut digest = crc_fast::Digest::new_with_init_state(
+            crc_fast::CrcAlgorithm::Crc32Iscsi,
+            u64::from(seed),
+        );
+        digest.update(data);
+        return (digest.finalize() as u32) ^ u32::MAX;
+    }
     !crc32c::crc32c_append(!seed, data)
 }
+
+/// Inputs of at least this many bytes are checksummed by `crc-fast` (carry-less multiplies
+/// folding the input, then the CRC instruction): on this project's 2-core VM 1.5× the `crc32c`
+/// crate's speed at 4 KiB (160 against 240 ns) and 1.8× at 64 KiB, the same at 256 bytes, and
+/// twice as slow below 128 (its setup), where `crc32c` stays in use.
+const FOLD_MIN: usize = 512;
 
 /// Why bytes are not an entry. Offsets are absolute object offsets when the bytes came from
 /// [`scan_object`] or [`Entry::decode_at`], and relative to the input for [`Entry::decode`].
