@@ -52,6 +52,8 @@ mod common;
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,7 +69,7 @@ use parking_lot::Mutex;
 use rbdj_benches::{human_size, run_threads, Backend, Rng, WriteConfig};
 
 /// Columns of side results in the printed tables.
-const MAX_SIDES: usize = 4;
+const MAX_SIDES: usize = 5;
 
 type Side<'a> = (&'static str, Box<dyn FnMut(u64) -> Duration + 'a>);
 
@@ -89,6 +91,13 @@ fn paired(label: &str, rounds: usize, n: u64, sides: &mut [Side<'_>]) {
         for j in 0..k {
             let i = (r + j) % k;
             let t = (sides[i].1)(n);
+            if std::env::var_os("RBDJ_PAIRED_VERBOSE").is_some() {
+                eprintln!(
+                    "round {r} {}: {:.0}/s",
+                    sides[i].0,
+                    n as f64 / t.as_secs_f64()
+                );
+            }
             times[i].push(t.as_secs_f64().max(1e-9));
         }
     }
@@ -114,6 +123,18 @@ fn paired(label: &str, rounds: usize, n: u64, sides: &mut [Side<'_>]) {
         row += &format!(" {}: **{med:.2}** [{lo:.2}–{hi:.2}] |", sides[i].0);
     }
     println!("{row}");
+}
+
+/// The header of a [`paired`] table: `what` names a row, `unit` the sides' rate.
+fn print_header(what: &str, unit: &str) {
+    let mut head = format!("| {what} | ops×rounds | baseline {unit} |");
+    for i in 2..=MAX_SIDES {
+        head += &format!(" side {i} {unit} |");
+    }
+    for i in 2..=MAX_SIDES {
+        head += &format!(" side {i} ratio |");
+    }
+    println!("{head}\n|{}", "---|".repeat(2 * MAX_SIDES + 1));
 }
 
 /// Operations per round, so a round of the slowest side lasts roughly 0.1–0.4 s.
@@ -143,6 +164,54 @@ fn unjournaled_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64
 /// the image write to another thread (rbdj's applier) can, when a core is free.
 fn bound_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64>) -> Side<'a> {
     plain_side("bound_copy_crc", cfg, data, salt, true)
+}
+
+/// The on-disk bound of a journaled write: the unjournaled image write, without its per-write
+/// flush, after a bare write-ahead record of the payload: written at the next offset of a
+/// per-writer log file whose blocks are already written (a recycled log, as the journal's reused
+/// files) and `fdatasync`ed. The image is flushed once at the end of the round. No framing, no
+/// CRC, no group commit beyond what the file system does for concurrent syncs: what any journal
+/// that keeps one copy of the payload in its own files must at least write and sync.
+fn wal_bound_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64>) -> Side<'a> {
+    let (plain, dir) = new_image(cfg.backend, "bound_wal");
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_len = ((16u64 << 20) / cfg.threads as u64).max(4 * cfg.io_size);
+    let fill = vec![0x5au8; 1 << 20];
+    let logs: Vec<(File, AtomicU64)> = (0..cfg.threads)
+        .map(|t| {
+            let file = File::create(log_dir.path().join(format!("log{t}"))).unwrap();
+            for at in (0..log_len).step_by(fill.len()) {
+                file.write_all_at(&fill, at).unwrap();
+            }
+            file.sync_all().unwrap();
+            (file, AtomicU64::new(0))
+        })
+        .collect();
+    (
+        "bound_wal",
+        Box::new(move |n| {
+            let _keep = (&dir, &log_dir);
+            let s = next_salt(salt);
+            let t0 = Instant::now();
+            run_threads(
+                cfg.threads,
+                n,
+                |t, i| {
+                    let (log, next) = &logs[t];
+                    let at = next.fetch_add(cfg.io_size, Ordering::Relaxed)
+                        % (log_len - cfg.io_size + 1);
+                    log.write_all_at(&data[t], at).unwrap();
+                    log.sync_data().unwrap();
+                    plain
+                        .write(cfg.offset(s, IMAGE_SIZE, t, i), data[t].clone())
+                        .unwrap();
+                },
+                |_| {},
+            );
+            plain.flush().unwrap();
+            t0.elapsed()
+        }),
+    )
 }
 
 /// Image writes (`write` + `flush`) without a journal; with `copy_crc`, each write first copies
@@ -243,7 +312,7 @@ fn next_salt(salt: &Mutex<u64>) -> u64 {
 
 fn journal_overhead(rounds: usize) {
     println!("\n### journal_overhead (ratio = unjournaled time / journaled time = IOPS ratio)\n");
-    println!("| config | ops×rounds | baseline IOPS | side 2 IOPS | side 3 IOPS | side 4 IOPS | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
+    print_header("config", "IOPS");
     let salt = Mutex::new(0);
     let mut notes = Vec::new();
     for cfg in configs() {
@@ -283,9 +352,6 @@ fn journal_overhead(rounds: usize) {
                 &salt,
             ));
         }
-        if cfg.backend == Backend::Mem {
-            sides.push(bound_side(cfg, &data, &salt));
-        }
         if cfg.io_size > 16 << 10 {
             let big = JournalSettings {
                 max_payload_bytes: (1 << 20) + 64,
@@ -299,6 +365,10 @@ fn journal_overhead(rounds: usize) {
                 &salt,
                 &mut counted,
             ));
+        }
+        match cfg.backend {
+            Backend::Mem => sides.push(bound_side(cfg, &data, &salt)),
+            Backend::Dir => sides.push(wal_bound_side(cfg, &data, &salt)),
         }
         // `RBDJ_PAIRED_SIDES=unjournaled,journaled` runs only those sides (profiling); ratios are
         // to the first side left.
@@ -384,7 +454,7 @@ fn cpu_counted<'a>(side: Side<'a>, acc: &'a CpuAcc) -> Side<'a> {
 fn append_mem(rounds: usize) {
     let mut cpu_rows = Vec::new();
     println!("\n### append_mem (ratio = memcpy_crc32c time / side time = bytes/s ratio)\n");
-    println!("| config | ops×rounds | baseline ops/s | side 2 ops/s | side 3 ops/s | side 4 ops/s | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
+    print_header("config", "ops/s");
     for (size, threads, n) in [
         (4096usize, 1usize, 40_000u64),
         (4096, 16, 40_000),
@@ -523,7 +593,7 @@ fn append_mem(rounds: usize) {
 
 fn append_dir(rounds: usize) {
     println!("\n### append_dir (one writer; ratio = write+fdatasync time / side time)\n");
-    println!("| batch | ops×rounds | baseline ops/s | side 2 ops/s | side 3 ops/s | side 4 ops/s | side 2 ratio | side 3 ratio | side 4 ratio |\n|---|---|---|---|---|---|---|---|---|");
+    print_header("batch", "ops/s");
     for (size, n) in [(4096usize, 300u64), (64 << 10, 200), (1 << 20, 30)] {
         let batch = Bytes::from(Rng::new(5).bytes(size));
         let dir = tempfile::tempdir().unwrap();

@@ -101,8 +101,31 @@ pub fn new_journaled_split(
     };
     let counts = Arc::new(AppendCounts::default());
     let store = Arc::new(Counting::with_hook(inner, Arc::clone(&counts)));
+    let set_bytes = u64::from(settings.splay_width) << settings.order;
     let journaled = JournaledImage::open(store, "bench", image, settings).unwrap();
+    if std::env::var("RBDJ_JOURNAL").as_deref() != Ok("fresh") {
+        warm_up(&journaled, set_bytes);
+        counts.reset();
+    }
     (journaled, dirs, counts)
+}
+
+/// Brings a new journal to its steady state, as [`new_image`] does the image: writes three
+/// object sets' worth of 1 MiB writes (each set rollover commits and trims the set two back), so
+/// that the measured appends go to journal objects like a long-running journal's. On a
+/// `DirStore` those reuse the files of trimmed objects (`DirStoreOptions::spare_files`) and
+/// overwrite written blocks; a fresh journal's first sets write new files, zero-filling ahead of
+/// their appends. `RBDJ_JOURNAL=fresh` skips this.
+fn warm_up(journaled: &JournaledImage, set_bytes: u64) {
+    let fill = Bytes::from(Rng::new(4).bytes(1 << 20));
+    let total = 3 * set_bytes + (1 << 20);
+    for i in 0..total.div_ceil(1 << 20) {
+        journaled
+            .write((i << 20) % IMAGE_SIZE, fill.clone())
+            .unwrap();
+    }
+    journaled.wait_applied().unwrap();
+    journaled.flush_commit_position().unwrap();
 }
 
 /// Store appends and the entries (buffers) they carried, counted by [`Counting`].
@@ -113,6 +136,12 @@ pub struct AppendCounts {
 }
 
 impl AppendCounts {
+    /// Starts counting again from zero.
+    pub fn reset(&self) {
+        self.appends.store(0, Ordering::Relaxed);
+        self.pieces.store(0, Ordering::Relaxed);
+    }
+
     /// `(appends, journal entries)` so far.
     pub fn get(&self) -> (u64, u64) {
         (
