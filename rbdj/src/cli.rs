@@ -123,6 +123,11 @@ pub struct BenchArgs {
     /// default each image is written in full first, so that every measured write overwrites.
     #[arg(long)]
     pub thin: bool,
+    /// Measure a new journal from its first write. By default three object sets are written
+    /// (and trimmed) through the journaled image first, so that the measured appends go to
+    /// journal objects as a long-running journal's do (on `dir:`, into reused files).
+    #[arg(long)]
+    pub fresh_journal: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,
