@@ -12,6 +12,12 @@
 //!   In memory, a side `bound_copy_crc` does the unjournaled write plus one copy of the payload
 //!   into a warm buffer and its CRC-32C on the writer's thread: the least work a journaled write
 //!   adds, so its ratio is the best a journal doing that work inline can reach on that store.
+//!   On the directory store, a side `bound_wal` does the unjournaled write without its per-write
+//!   flush after a bare `pwrite` + `fdatasync` of the payload into a per-writer log file whose
+//!   blocks are already written, and flushes the image once per round: the least a journal
+//!   that keeps the payload in its own files writes and syncs (with one writer; with 16 it has
+//!   no group commit). Every journal starts in its steady state: three object sets written and
+//!   trimmed before the run (`RBDJ_JOURNAL=fresh` starts it new; see `common::new_journaled`).
 //! * `append_mem`: the physical-limit comparison of `append_limit.rs` (`append_limit_mem`):
 //!   `memcpy_crc32c` (copy each payload into a warm per-thread buffer + CRC-32C) vs the
 //!   `Recorder` on a `MemStore` (each writer keeps 32 appends outstanding; time until every
@@ -37,8 +43,9 @@
 //! * `append_dir`: one writer, `write` + `fdatasync` loop vs `DirStore::append` vs `Recorder`
 //!   on a `DirStore` (append + wait), each batch on stable storage when the call returns.
 //!
-//! Run: `cargo bench -p rbdj-benches --bench paired_ratios` (about a minute);
-//! `RBDJ_PAIRED_ROUNDS` (default 7) sets the rounds.
+//! Run: `cargo bench -p rbdj-benches --bench paired_ratios` (a few minutes);
+//! `RBDJ_PAIRED_ROUNDS` (default 7) sets the rounds, `RBDJ_PAIRED_VERBOSE=1` prints every
+//! side's rate in every round (on stderr).
 
 #![allow(
     clippy::unwrap_used,
