@@ -8,7 +8,11 @@
 //! * `rbdj`: `Recorder::append(payload)` + `AppendFuture::wait()`, librbd's journal layout
 //!   (order 24, splay width 4: consecutive entries go to 4 object files). The entry (header,
 //!   payload, CRC-32C) is `writev`'d to its object's file and `fdatasync`'d; object creation
-//!   also `fsync`s the directories. Leader/follower group commit per object.
+//!   also `fsync`s the directories. Leader/follower group commit per object. In its steady
+//!   state, as the peers (which recycle their segment and log files): each set rollover
+//!   removes the objects two sets back, whose files the next objects reuse, and three object
+//!   sets are written before the run (`RBDJ_JOURNAL=fresh`: a new journal never trimmed, every
+//!   object a new file zero-filled ahead of its appends).
 //! * `rbdj_splay1`: the same with splay width 1 (every entry in one object file).
 //! * `okaywal`: `begin_entry` + `write_chunk` + `commit`; `commit` returns after `sync_data`
 //!   (`fdatasync`) of the segment file (one sync covers every entry written before it) and,
@@ -128,7 +132,14 @@ impl RbdjLog {
             writethrough_until_flush: false,
             ..JournalSettings::default()
         };
-        let recorder = common::bench_recorder(store, splay_width, settings, common::no_advance());
+        let recorder = if std::env::var("RBDJ_JOURNAL").as_deref() == Ok("fresh") {
+            common::bench_recorder(store, splay_width, settings, common::no_advance())
+        } else {
+            let recorder = rbdj_benches::trimmed_recorder(store, splay_width, settings).unwrap();
+            rbdj_benches::warm_up_recorder(&recorder, splay_width).unwrap();
+            counts.reset();
+            recorder
+        };
         RbdjLog {
             recorder,
             counts,

@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 
 mod recorders;
 
-pub use recorders::{bench_recorder, trimmed_mem_recorder, BENCH_JOURNAL};
+pub use recorders::{
+    bench_recorder, trimmed_mem_recorder, trimmed_recorder, warm_up_recorder, BENCH_JOURNAL,
+};
 
 /// Runs `total` operations split as evenly as possible over `threads` threads and returns the
 /// wall time from the moment all threads are ready until the last one finishes.

@@ -49,7 +49,18 @@ pub fn trimmed_mem_recorder(
     store: Arc<MemStore>,
     settings: JournalSettings,
 ) -> Result<Recorder, Box<dyn Error>> {
-    let layout = Layout::new(24, 4)?;
+    trimmed_recorder(store, 4, settings)
+}
+
+/// A recorder on `store` (order 24, `splay_width`) whose set rollover removes the objects of the
+/// set two sets back, as the trimmer does once the commit position has passed them. On a
+/// `DirStore` the removed objects' files become spare files that later objects reuse.
+pub fn trimmed_recorder(
+    store: Arc<dyn ObjectStore>,
+    splay_width: u8,
+    settings: JournalSettings,
+) -> Result<Recorder, Box<dyn Error>> {
+    let layout = Layout::new(24, splay_width)?;
     let trim_store = Arc::clone(&store);
     let advance: AdvanceHook = Arc::new(move |next: u64| {
         if next >= 2 {
@@ -61,5 +72,26 @@ pub fn trimmed_mem_recorder(
         }
         Ok(())
     });
-    bench_recorder(store, 4, settings, advance)
+    bench_recorder(store, splay_width, settings, advance)
+}
+
+/// Brings a [`trimmed_recorder`] to its steady state: appends 1 MiB payloads until three object
+/// sets (and one more MiB) are written, and waits until they are durable, so that the sets of
+/// later appends reuse what the trimmed ones left (on a `DirStore`, their files).
+pub fn warm_up_recorder(recorder: &Recorder, splay_width: u8) -> Result<(), Box<dyn Error>> {
+    let set_bytes = u64::from(splay_width) << 24;
+    let payload = bytes::Bytes::from(vec![0x5a; 1 << 20]);
+    let mut futures = Vec::new();
+    for _ in 0..(3 * set_bytes).div_ceil(1 << 20) + 1 {
+        futures.push(recorder.append(payload.clone())?);
+        if futures.len() >= 16 {
+            for f in futures.drain(..) {
+                f.wait()?;
+            }
+        }
+    }
+    for f in futures {
+        f.wait()?;
+    }
+    Ok(())
 }
