@@ -135,8 +135,9 @@ impl RbdjLog {
         let recorder = if std::env::var("RBDJ_JOURNAL").as_deref() == Ok("fresh") {
             common::bench_recorder(store, splay_width, settings, common::no_advance())
         } else {
+            let max_payload = settings.max_payload_bytes;
             let recorder = rbdj_benches::trimmed_recorder(store, splay_width, settings).unwrap();
-            rbdj_benches::warm_up_recorder(&recorder, splay_width).unwrap();
+            rbdj_benches::warm_up_recorder(&recorder, splay_width, max_payload).unwrap();
             counts.reset();
             recorder
         };

@@ -75,17 +75,22 @@ pub fn trimmed_recorder(
     bench_recorder(store, splay_width, settings, advance)
 }
 
-/// Brings a [`trimmed_recorder`] to its steady state: appends 1 MiB payloads until three object
-/// sets (and one more MiB) are written, and waits until they are durable, so that the sets of
-/// later appends reuse what the trimmed ones left (on a `DirStore`, their files).
-pub fn warm_up_recorder(recorder: &Recorder, splay_width: u8) -> Result<(), Box<dyn Error>> {
-    let set_bytes = u64::from(splay_width) << 24;
-    let payload = bytes::Bytes::from(vec![0x5a; 1 << 20]);
-    let mut futures = Vec::new();
-    for _ in 0..(3 * set_bytes).div_ceil(1 << 20) + 1 {
-        futures.push(recorder.append(payload.clone())?);
-        if futures.len() >= 16 {
-            for f in futures.drain(..) {
+/// Brings a [`trimmed_recorder`] to its steady state: appends payloads of `payload_len` bytes
+/// (at most the recorder's `max_payload_bytes`) until three object sets and one more MiB are
+/// written, and waits until they are durable, so that the sets of later appends reuse what the
+/// trimmed ones left (on a `DirStore`, their files).
+pub fn warm_up_recorder(
+    recorder: &Recorder,
+    splay_width: u8,
+    payload_len: usize,
+) -> Result<(), Box<dyn Error>> {
+    let total = (u64::from(splay_width) << 24) * 3 + (1 << 20);
+    let payload = bytes::Bytes::from(vec![0x5a; payload_len.max(1)]);
+    let mut futures = std::collections::VecDeque::new();
+    for _ in 0..total.div_ceil(payload.len() as u64) {
+        futures.push_back(recorder.append(payload.clone())?);
+        if futures.len() > 256 {
+            if let Some(f) = futures.pop_front() {
                 f.wait()?;
             }
         }
