@@ -43,7 +43,7 @@ use object_store_trait::{
 use parking_lot::Mutex;
 
 use crate::errno::{self, map_errno};
-use crate::ffi::{Cluster, IoCtx, WriteOp};
+use crate::ffi::{rewatch_loop, Cluster, IoCtx, WatchFault, WriteOp};
 use crate::known::{KnownObjects, Observed};
 use crate::options::RadosStoreOptions;
 
@@ -86,6 +86,8 @@ pub struct RadosStore {
     /// Version/size/omap of objects this store appended to, so a sole appender (the journal
     /// recorder) needs one round trip per append instead of a read and a write.
     known: KnownObjects,
+    /// Where watch errors go: the store's re-watch thread, started with the first watch.
+    rewatch: Mutex<Option<crossbeam_channel::Sender<WatchFault>>>,
 }
 
 /// An I/O context checked out of the store's idle list; returned on drop.
@@ -133,6 +135,7 @@ impl RadosStore {
             options,
             idle: Mutex::new(Vec::new()),
             known: KnownObjects::default(),
+            rewatch: Mutex::new(None),
         };
         // Fail early if the pool does not exist.
         drop(store.io("open pool")?);
@@ -149,9 +152,26 @@ impl RadosStore {
             },
             idle: Mutex::new(Vec::new()),
             known: KnownObjects::default(),
+            rewatch: Mutex::new(None),
         };
         drop(store.io("open namespace")?);
         Ok(store)
+    }
+
+    /// The sender of the store's re-watch thread, starting the thread on first use. The
+    /// thread ends once the store and every watch it made are gone.
+    fn faults(&self) -> Result<crossbeam_channel::Sender<WatchFault>> {
+        let mut slot = self.rewatch.lock();
+        if let Some(tx) = slot.as_ref() {
+            return Ok(tx.clone());
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("rados-rewatch".into())
+            .spawn(move || rewatch_loop(&rx))
+            .map_err(|e| StoreError::io("start the re-watch thread", "", e))?;
+        *slot = Some(tx.clone());
+        Ok(tx)
     }
 
     /// The options this store was opened with.
@@ -546,15 +566,20 @@ impl ObjectStore for RadosStore {
         Err(self.too_contended("omap_apply", oid))
     }
 
+    /// A RADOS watch on `oid` (created empty if missing). After a watch error the store
+    /// registers it again (`ffi/watch.rs`), and the watcher gets a notification with an empty
+    /// payload once it is back, or once its object is found missing (never re-created by the
+    /// store).
     fn watch(&self, oid: &str) -> Result<Watch> {
         validate_oid(oid)?;
         let (tx, rx) = object_store_trait::watch_channel();
+        let faults = self.faults()?;
         let open = || {
             self.cluster
                 .ioctx(&self.options.pool, &self.options.namespace)
                 .map_err(|e| map_errno("watch", oid, e))
         };
-        let handle = match open()?.watch(oid, tx.clone()) {
+        let handle = match open()?.watch(oid, tx.clone(), faults.clone()) {
             Ok(handle) => handle,
             Err(e) if e == -errno::ENOENT => {
                 // RADOS can only watch an existing object: create it empty, then watch.
@@ -564,7 +589,7 @@ impl ObjectStore for RadosStore {
                     .operate(oid, wop)
                     .map_err(|e| map_errno("watch", oid, e))?;
                 open()?
-                    .watch(oid, tx)
+                    .watch(oid, tx, faults)
                     .map_err(|e| map_errno("watch", oid, e))?
             }
             Err(e) => return Err(map_errno("watch", oid, e)),
@@ -594,7 +619,7 @@ impl ObjectStore for RadosStore {
     }
 
     /// Notifications reach every watcher of the object, in any process (a watch lost to an
-    /// error is not re-established: readers keep a slow poll as a safety net).
+    /// error is registered again; readers keep a slow poll as a safety net for the gap).
     fn notifications_complete(&self) -> bool {
         true
     }

@@ -240,3 +240,50 @@ fn append_cache_sees_other_writers() {
         other => panic!("expected Overflow, got {other:?}"),
     }
 }
+
+/// A watch the OSD dropped is registered again. Deleting a watched object makes the OSD drop
+/// its watches on demand (librados then reports `-ENOTCONN`, as Ceph's own `Watch2Delete`
+/// test checks): the watcher is woken, the store does not re-create the object, and once
+/// another client creates it again the watch comes back by itself, so a notify reaches it.
+#[test]
+fn a_dropped_watch_is_registered_again() {
+    let Some(base) = base_store("a_dropped_watch_is_registered_again") else {
+        return;
+    };
+    let ns = fresh_namespace("rewatch");
+    let watcher = base.with_namespace(&ns).unwrap();
+    let other = base.with_namespace(&ns).unwrap();
+    other.write_full("o", Bytes::from_static(b"v1")).unwrap();
+    let watch = watcher.watch("o").unwrap();
+    let next = |what: &str, secs: u64| {
+        watch
+            .receiver()
+            .recv_timeout(Duration::from_secs(secs))
+            .unwrap_or_else(|_| panic!("no notification within {secs} s: {what}"))
+    };
+    assert_eq!(other.notify("o", Bytes::from_static(b"before")).unwrap(), 1);
+    assert_eq!(&next("a plain notify", 10).payload[..], b"before");
+
+    other.remove("o").unwrap();
+    let woken = next("the wake-up after the watched object was deleted", 30);
+    assert!(woken.payload.is_empty(), "{woken:?}");
+    // The store keeps trying to watch, but never creates the object.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(other.stat("o").unwrap_err().is_not_found());
+    assert!(
+        watch.receiver().try_recv().is_err(),
+        "woken twice for one deletion"
+    );
+
+    other.write_full("o", Bytes::from_static(b"v2")).unwrap();
+    let back = next("the wake-up once the watch was registered again", 15);
+    assert!(back.payload.is_empty(), "{back:?}");
+    assert_eq!(other.notify("o", Bytes::from_static(b"after")).unwrap(), 1);
+    assert_eq!(
+        &next("a notify after the re-watch", 10).payload[..],
+        b"after"
+    );
+
+    drop(watch);
+    assert_eq!(other.notify("o", Bytes::from_static(b"gone")).unwrap(), 0);
+}

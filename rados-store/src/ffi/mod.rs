@@ -20,6 +20,7 @@ mod io;
 mod watch;
 mod write_op;
 
+pub(crate) use watch::{rewatch_loop, WatchFault};
 pub(crate) use write_op::WriteOp;
 
 type RadosT = *mut c_void;
@@ -311,7 +312,7 @@ unsafe impl Sync for IoCtx {}
 impl Drop for IoCtx {
     fn drop(&mut self) {
         // SAFETY: created by `rados_ioctx_create`, destroyed once; no watch uses it any more
-        // (`WatchHandle` owns its own ioctx and unwatches before dropping it).
+        // (`WatchShared` owns its own ioctx and unwatches before dropping it).
         #[allow(unsafe_code)]
         unsafe {
             rados_ioctx_destroy(self.handle)
