@@ -13,10 +13,10 @@
 //!   into a warm buffer and its CRC-32C on the writer's thread: the least work a journaled write
 //!   adds, so its ratio is the best a journal doing that work inline can reach on that store.
 //!   On the directory store, a side `bound_wal` does the unjournaled write without its per-write
-//!   flush after a bare `pwrite` + `fdatasync` of the payload into a per-writer log file whose
-//!   blocks are already written, and flushes the image once per round: the least a journal
-//!   that keeps the payload in its own files writes and syncs (with one writer; with 16 it has
-//!   no group commit). Every journal starts in its steady state: three object sets written and
+//!   flush after a bare, group-committed `pwritev` + `fdatasync` of the payload into one log
+//!   file whose blocks are already written (`rbdj_benches::GroupCommitLog`), and flushes the
+//!   image once per round: the least a journal that keeps the payload in its own files writes
+//!   and syncs. Every journal starts in its steady state: three object sets written and
 //!   trimmed before the run (`RBDJ_JOURNAL=fresh` starts it new; see `common::new_journaled`).
 //! * `append_mem`: the physical-limit comparison of `append_limit.rs` (`append_limit_mem`):
 //!   `memcpy_crc32c` (copy each payload into a warm per-thread buffer + CRC-32C) vs the
@@ -59,8 +59,6 @@ mod common;
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,7 +71,7 @@ use journal_client::{JournalSettings, Recorder};
 use journal_core::entry::ceph_crc32c;
 use object_store_trait::{AppendGuard, DirStore, DirStoreOptions, MemStore, ObjectStore};
 use parking_lot::Mutex;
-use rbdj_benches::{human_size, run_threads, Backend, Rng, WriteConfig};
+use rbdj_benches::{human_size, run_threads, Backend, GroupCommitLog, Rng, WriteConfig};
 
 /// Columns of side results in the printed tables.
 const MAX_SIDES: usize = 5;
@@ -174,26 +172,15 @@ fn bound_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64>) -> 
 }
 
 /// The on-disk bound of a journaled write: the unjournaled image write, without its per-write
-/// flush, after a bare write-ahead record of the payload: written at the next offset of a
-/// per-writer log file whose blocks are already written (a recycled log, as the journal's reused
-/// files) and `fdatasync`ed. The image is flushed once at the end of the round. No framing, no
-/// CRC, no group commit beyond what the file system does for concurrent syncs: what any journal
-/// that keeps one copy of the payload in its own files must at least write and sync.
+/// flush, after a bare write-ahead record of the payload in [`GroupCommitLog`] (one file whose
+/// blocks are already written, as the journal's reused files; leader/follower group commit
+/// across the writers; no framing, no CRC). The image is flushed once at the end of the round:
+/// the least that a journal keeping a copy of the payload in its own files writes and syncs.
 fn wal_bound_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64>) -> Side<'a> {
     let (plain, dir) = new_image(cfg.backend, "bound_wal");
     let log_dir = tempfile::tempdir().unwrap();
-    let log_len = ((16u64 << 20) / cfg.threads as u64).max(4 * cfg.io_size);
-    let fill = vec![0x5au8; 1 << 20];
-    let logs: Vec<(File, AtomicU64)> = (0..cfg.threads)
-        .map(|t| {
-            let file = File::create(log_dir.path().join(format!("log{t}"))).unwrap();
-            for at in (0..log_len).step_by(fill.len()) {
-                file.write_all_at(&fill, at).unwrap();
-            }
-            file.sync_all().unwrap();
-            (file, AtomicU64::new(0))
-        })
-        .collect();
+    let log_len = (64u64 << 20).max(4 * cfg.threads as u64 * cfg.io_size);
+    let log = GroupCommitLog::create(&log_dir.path().join("log"), log_len, false).unwrap();
     (
         "bound_wal",
         Box::new(move |n| {
@@ -204,11 +191,7 @@ fn wal_bound_side<'a>(cfg: WriteConfig, data: &'a [Bytes], salt: &'a Mutex<u64>)
                 cfg.threads,
                 n,
                 |t, i| {
-                    let (log, next) = &logs[t];
-                    let at = next.fetch_add(cfg.io_size, Ordering::Relaxed)
-                        % (log_len - cfg.io_size + 1);
-                    log.write_all_at(&data[t], at).unwrap();
-                    log.sync_data().unwrap();
+                    log.append(&data[t]).unwrap();
                     plain
                         .write(cfg.offset(s, IMAGE_SIZE, t, i), data[t].clone())
                         .unwrap();

@@ -27,7 +27,8 @@
 //! * `limit`: no engine, the bound for this sync policy on this disk — the simplest durable log
 //!   there is: one file zero-filled ahead (reused round-robin, so no append ever grows it),
 //!   leader/follower group commit (the first waiter writes every queued payload with one
-//!   `pwrite` and `fdatasync`s; the others sleep until a sync covers them). No framing, no CRC,
+//!   `pwritev` and `fdatasync`s; the others sleep until a sync covers them;
+//!   `rbdj_benches::GroupCommitLog`). No framing, no CRC,
 //!   no index, no recovery: whatever a log engine adds costs time on top of this.
 //! * `limit_sized`: the same plus a 48-byte size record rewritten at the file's start before
 //!   each sync — what a store that keeps objects of exact size in zero-filled files (as
@@ -53,8 +54,6 @@
 
 mod common;
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,10 +63,10 @@ use common::{AppendCounts, Counting};
 use journal_client::{JournalSettings, Recorder};
 use object_store_trait::{DirStore, DirStoreOptions, ObjectStore};
 use okaywal::{LogVoid, WriteAheadLog};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use protobuf::well_known_types::BytesValue;
 use raft_engine::{Engine, LogBatch, MessageExt};
-use rbdj_benches::{run_threads, Rng};
+use rbdj_benches::{run_threads, GroupCommitLog, Rng};
 use tempfile::TempDir;
 
 /// Payload bytes per append.
@@ -93,7 +92,7 @@ const PROMISES: [(&str, &str); 6] = [
     ),
     (
         "limit",
-        "payload copied into the batch; batch pwritten into a zero-filled file by the group's leader + fdatasync",
+        "payloads queued; the group's leader pwritev's them into a zero-filled file + fdatasync",
     ),
     (
         "limit_sized",
@@ -245,97 +244,28 @@ impl DurableLog for RaftEngineLog {
 /// Bytes of the `limit` side's file after its 4 KiB header (zero-filled once, reused).
 const LIMIT_FILE_BYTES: u64 = 64 << 20;
 
-/// The `limit` side: leader/follower group commit into a zero-filled file (see the module docs).
+/// The `limit` sides: [`GroupCommitLog`] in a temporary directory (see the module docs).
 struct RawGroupCommit {
-    file: File,
-    /// Rewrite a size record before each sync (`limit_sized`).
-    sized: bool,
-    state: Mutex<RawState>,
-    done: Condvar,
+    log: GroupCommitLog,
     _dir: TempDir,
-}
-
-#[derive(Default)]
-struct RawState {
-    /// Payloads queued since the leader took the last batch.
-    queued: Vec<u8>,
-    /// Ticket of the next append.
-    next: u64,
-    /// Every ticket below this is durable.
-    durable: u64,
-    /// A leader is writing and syncing.
-    leading: bool,
-    /// Where the next batch goes (relative to the data start).
-    offset: u64,
-    /// Batches written, for the entries-per-sync note.
-    syncs: u64,
 }
 
 impl RawGroupCommit {
     fn open(sized: bool) -> Self {
         let dir = tempdir();
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("log"))
-            .unwrap();
-        let zeros = vec![0u8; 1 << 20];
-        for i in 0..=LIMIT_FILE_BYTES / zeros.len() as u64 {
-            file.write_all_at(&zeros, i * zeros.len() as u64).unwrap();
-        }
-        file.sync_all().unwrap();
-        RawGroupCommit {
-            file,
-            sized,
-            state: Mutex::new(RawState::default()),
-            done: Condvar::new(),
-            _dir: dir,
-        }
+        let log = GroupCommitLog::create(&dir.path().join("log"), LIMIT_FILE_BYTES, sized).unwrap();
+        RawGroupCommit { log, _dir: dir }
     }
 }
 
 impl DurableLog for RawGroupCommit {
     fn append(&self, _thread: usize, payload: &Bytes) {
-        let mut st = self.state.lock();
-        let ticket = st.next;
-        st.next += 1;
-        st.queued.extend_from_slice(payload);
-        while st.durable <= ticket {
-            if st.leading {
-                self.done.wait(&mut st);
-                continue;
-            }
-            st.leading = true;
-            let batch = std::mem::take(&mut st.queued);
-            let through = st.next;
-            let len = batch.len() as u64;
-            if st.offset + len > LIMIT_FILE_BYTES {
-                st.offset = 0;
-            }
-            let at = st.offset;
-            st.offset += len;
-            drop(st);
-            self.file.write_all_at(&batch, 4096 + at).unwrap();
-            let mut record = [0u8; 48];
-            record[..8].copy_from_slice(&(at + len).to_le_bytes());
-            record[8..16].copy_from_slice(&through.to_le_bytes());
-            if self.sized {
-                self.file.write_all_at(&record, 0).unwrap();
-            }
-            self.file.sync_data().unwrap();
-            st = self.state.lock();
-            st.durable = through;
-            st.leading = false;
-            st.syncs += 1;
-            self.done.notify_all();
-        }
+        self.log.append(payload).unwrap();
     }
     fn note(&self) -> Option<String> {
-        let st = self.state.lock();
         Some(format!(
             "{:.1} appends per fdatasync",
-            st.next as f64 / st.syncs.max(1) as f64
+            self.log.appends_per_sync()
         ))
     }
     fn close(self: Box<Self>) {}

@@ -30,8 +30,10 @@ use std::fmt;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+mod group_commit;
 mod recorders;
 
+pub use group_commit::GroupCommitLog;
 pub use recorders::{
     bench_recorder, trimmed_mem_recorder, trimmed_recorder, warm_up_recorder, BENCH_JOURNAL,
 };
