@@ -178,7 +178,10 @@ mod tests {
         let found: BTreeSet<u8> = data
             .chunks(512)
             .map(|c| {
-                assert!(c.iter().all(|b| *b == c[0]), "a torn or interleaved payload");
+                assert!(
+                    c.iter().all(|b| *b == c[0]),
+                    "a torn or interleaved payload"
+                );
                 c[0]
             })
             .collect();
