@@ -227,7 +227,7 @@ impl WatchShared {
     }
 
     /// The current registration's cookie (0 while unregistered).
-    pub(crate) fn cookie(&self) -> u64 {
+    fn cookie(&self) -> u64 {
         self.cookie.load(Ordering::Acquire)
     }
 
