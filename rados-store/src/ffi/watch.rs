@@ -51,6 +51,16 @@ struct WatchCtx {
     watch: Weak<WatchShared>,
 }
 
+impl WatchCtx {
+    /// Queues a notification with `payload` for the watcher (and runs its waker).
+    fn deliver(&self, payload: Bytes) {
+        let _ = self.tx.send(Notification {
+            oid: self.oid.clone(),
+            payload,
+        });
+    }
+}
+
 extern "C" fn watch_cb(
     arg: *mut c_void,
     notify_id: u64,
@@ -76,10 +86,7 @@ extern "C" fn watch_cb(
     };
     // Deliver (and run the watch's waker) before acking, so the notifier returns only after
     // the watcher has it queued.
-    let _ = ctx.tx.send(Notification {
-        oid: ctx.oid.clone(),
-        payload,
-    });
+    ctx.deliver(payload);
     // SAFETY: `ctx.io` is the ioctx the watch was registered on, alive until after unwatch and
     // flush; an empty ack payload (NULL, 0) is allowed.
     #[allow(unsafe_code)]
@@ -246,10 +253,7 @@ impl WatchShared {
         // SAFETY: the context lives as long as `self`.
         #[allow(unsafe_code)]
         let ctx = unsafe { &*self.ctx.cast::<WatchCtx>() };
-        let _ = ctx.tx.send(Notification {
-            oid: ctx.oid.clone(),
-            payload: Bytes::new(),
-        });
+        ctx.deliver(Bytes::new());
     }
 }
 
