@@ -200,6 +200,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> CliResult<()> {
             )?;
             writeln!(out, "durability at ack: {}", report.durability)?;
             writeln!(out, "images: {}", report.image)?;
+            writeln!(out, "journal: {}", report.journal)?;
             writeln!(
                 out,
                 "{:<12} {:>10} {:>10} {:>10} {:>10}",

@@ -306,6 +306,7 @@ fn bench_json_has_the_documented_fields() {
     }
     assert!(v["journaled_iops"].as_f64().unwrap() > 0.0);
     assert_eq!(v["image"], "preconditioned", "{out}");
+    assert_eq!(v["journal"], "steady", "{out}");
 }
 
 #[test]
